@@ -1,0 +1,544 @@
+// arena.c - regions, page directory and free page runs (see arena.h for the model).
+#define _GNU_SOURCE
+#include "arena.h"
+
+#include "check.h"
+#include "lock.h"
+#include "meta_heap.h"
+#include "os.h"
+
+#define MAX_REGIONS 256
+#define FIRST_REGION ((size_t)256 << 20)
+#define MAX_REGION ((size_t)64 << 30)
+#define NBINS 180
+#define BIN_WORDS ((NBINS + 63) / 64)
+#define RELEASE_AT_FREE_PAGES 256     // 1 MiB: freed runs this large are released at once
+#define DIRTY_MIN_PAGES 2048          // 8 MiB of dirty pages are always tolerated
+#define DUMP_STEP ((size_t)32 << 20)  // core dumps include the used part, in 32 MiB steps
+#define PURGE_BATCH 32
+
+typedef struct region_s {
+    uintptr_t base;
+    size_t size, used; // bytes; [base, base+used) has been handed out at least once
+    size_t dump_mark;  // [base, base+dump_mark) is included in core dumps
+    uint64_t file_off;
+    bool shared;
+} region_t;
+
+typedef struct bins_s {
+    mh_span_t *head[NBINS];
+    uint64_t nonempty[BIN_WORDS];
+} bins_t;
+
+static struct {
+    mh_lock_t lock;       // guards everything below and directory writes
+    mh_lock_t purge_lock; // one purger at a time; held across fork
+    bool fd_tried;
+    int fd;
+    uint64_t fd_dev, fd_ino, file_size;
+    size_t next_region;
+    unsigned nregions;
+    region_t regions[MAX_REGIONS];
+    bins_t dirty, clean;
+    mh_span_t *lru_head, *lru_tail; // dirty runs, oldest first
+    size_t dirty_pages, active_pages;
+    uint64_t clock;
+    int fork_fd; // memfd copy made in prepare for the child
+} A = {.lock = MH_LOCK_INIT, .purge_lock = MH_LOCK_INIT, .fd = -1, .fork_fd = -1};
+
+mh_span_t **mh_dir_top[MH_DIR_TOP];
+static mh_meta_pool_t span_pool = MH_META_POOL_INIT(sizeof(mh_span_t));
+
+// ---- directory -------------------------------------------------------------------
+
+static mh_span_t **dir_slot(uintptr_t p) {
+    mh_span_t **leaf = mh_dir_top[p >> MH_DIR_TOP_SHIFT];
+    return &leaf[(p >> MH_PAGE_SHIFT) & (MH_DIR_LEAF - 1)];
+}
+
+static void dir_set(uintptr_t p, mh_span_t *s) { __atomic_store_n(dir_slot(p), s, __ATOMIC_RELAXED); }
+static mh_span_t *dir_get(uintptr_t p) { return *dir_slot(p); }
+static uintptr_t span_end(const mh_span_t *s) { return s->start + (s->pages << MH_PAGE_SHIFT); }
+
+static void dir_set_range(mh_span_t *s, mh_span_t *value) {
+    for (uintptr_t p = s->start; p < span_end(s); p += MH_PAGE_SIZE) dir_set(p, value);
+}
+
+// Leaves are published with release so lock-free readers see a mapped leaf.
+static int dir_cover(uintptr_t base, size_t size) {
+    for (uintptr_t t = base >> MH_DIR_TOP_SHIFT; t <= (base + size - 1) >> MH_DIR_TOP_SHIFT; t++) {
+        if (mh_dir_top[t]) continue;
+        void *leaf;
+        int rc = mh_os_map_anon(MH_DIR_LEAF * sizeof(mh_span_t *), &leaf);
+        if (rc) return rc;
+        mh_os_no_huge_pages(leaf, MH_DIR_LEAF * sizeof(mh_span_t *));
+        __atomic_store_n(&mh_dir_top[t], (mh_span_t **)leaf, __ATOMIC_RELEASE);
+    }
+    return 0;
+}
+
+// ---- bins ------------------------------------------------------------------------
+
+static unsigned bin_of(size_t pages) {
+    if (pages <= 32) return (unsigned)pages - 1;
+    unsigned lg = 63u - (unsigned)__builtin_clzll(pages);
+    unsigned b = 32 + (lg - 5) * 4 + (unsigned)((pages >> (lg - 2)) & 3);
+    return b < NBINS ? b : NBINS - 1;
+}
+
+static bins_t *bins_for(const mh_span_t *run) { return run->list == MH_LIST_DIRTY ? &A.dirty : &A.clean; }
+
+static void lru_unlink(mh_span_t *r) {
+    if (r->lru_prev) r->lru_prev->lru_next = r->lru_next;
+    else A.lru_head = r->lru_next;
+    if (r->lru_next) r->lru_next->lru_prev = r->lru_prev;
+    else A.lru_tail = r->lru_prev;
+    r->lru_prev = r->lru_next = NULL;
+}
+
+static void lru_append(mh_span_t *r) {
+    r->lru_next = NULL;
+    r->lru_prev = A.lru_tail;
+    if (A.lru_tail) A.lru_tail->lru_next = r;
+    else A.lru_head = r;
+    A.lru_tail = r;
+}
+
+static void run_unlink(mh_span_t *r) {
+    bins_t *b = bins_for(r);
+    unsigned i = bin_of(r->pages);
+    if (r->prev) r->prev->next = r->next;
+    else b->head[i] = r->next;
+    if (r->next) r->next->prev = r->prev;
+    if (!b->head[i]) b->nonempty[i / 64] &= ~((uint64_t)1 << (i % 64));
+    if (r->list == MH_LIST_DIRTY) {
+        lru_unlink(r);
+        A.dirty_pages -= r->pages;
+    }
+    r->prev = r->next = NULL;
+}
+
+static void run_link(mh_span_t *r, bool dirty) {
+    r->kind = MH_KIND_FREE;
+    r->list = dirty ? MH_LIST_DIRTY : MH_LIST_CLEAN;
+    bins_t *b = bins_for(r);
+    unsigned i = bin_of(r->pages);
+    r->prev = NULL;
+    r->next = b->head[i];
+    if (r->next) r->next->prev = r;
+    b->head[i] = r;
+    b->nonempty[i / 64] |= (uint64_t)1 << (i % 64);
+    if (dirty) {
+        r->stamp = ++A.clock;
+        lru_append(r);
+        A.dirty_pages += r->pages;
+    }
+    dir_set(r->start, r);
+    dir_set(span_end(r) - MH_PAGE_SIZE, r);
+}
+
+// Merges r (not linked) with free neighbours of the same state, then links it.
+static void run_insert(mh_span_t *r, bool dirty) {
+    unsigned want = dirty ? MH_LIST_DIRTY : MH_LIST_CLEAN;
+    region_t *g = &A.regions[r->region];
+    if (r->start > g->base) {
+        mh_span_t *prev = dir_get(r->start - MH_PAGE_SIZE);
+        if (prev && prev->kind == MH_KIND_FREE && prev->list == want && span_end(prev) == r->start) {
+            run_unlink(prev);
+            dir_set(span_end(prev) - MH_PAGE_SIZE, NULL);
+            dir_set(r->start, NULL);
+            r->start = prev->start;
+            r->pages += prev->pages;
+            mh_meta_free(&span_pool, prev);
+        }
+    }
+    uintptr_t end = span_end(r);
+    if (end < g->base + g->used) {
+        mh_span_t *next = dir_get(end);
+        if (next && next->kind == MH_KIND_FREE && next->list == want && next->start == end) {
+            run_unlink(next);
+            dir_set(next->start, NULL);
+            dir_set(end - MH_PAGE_SIZE, NULL);
+            r->pages += next->pages;
+            mh_meta_free(&span_pool, next);
+        }
+    }
+    run_link(r, dirty);
+}
+
+// A run of >= pages pages from the bins, unlinked; NULL when none.
+static mh_span_t *bins_take(bins_t *b, size_t pages) {
+    unsigned i = bin_of(pages);
+    int scanned = 0;
+    for (mh_span_t *r = b->head[i]; r && scanned < 16; r = r->next, scanned++)
+        if (r->pages >= pages) {
+            run_unlink(r);
+            return r;
+        }
+    for (unsigned w = (i + 1) / 64; w < BIN_WORDS; w++) {
+        uint64_t m = b->nonempty[w];
+        if (w == (i + 1) / 64) m &= ~(uint64_t)0 << ((i + 1) % 64);
+        if (!m) continue;
+        mh_span_t *r = b->head[w * 64 + (unsigned)__builtin_ctzll(m)];
+        run_unlink(r);
+        return r;
+    }
+    return NULL;
+}
+
+// ---- regions ---------------------------------------------------------------------
+
+static bool fd_still_ours(void) {
+    uint64_t dev, ino;
+    if (A.fd < 0) return false;
+    if (mh_os_file_id(A.fd, &dev, &ino) == 0 && dev == A.fd_dev && ino == A.fd_ino) return true;
+    A.fd = -1; // closed or replaced behind our back: new regions go private
+    return false;
+}
+
+static void open_memfd(void) {
+    A.fd_tried = true;
+    int fd;
+    if (mh_os_memfd_create(&fd) != 0) return; // seccomp or old kernel: private memory
+    if (mh_os_file_id(fd, &A.fd_dev, &A.fd_ino) != 0) {
+        mh_os_close(fd);
+        return;
+    }
+    A.fd = fd;
+}
+
+static int map_region(size_t size, region_t *g) {
+    void *p;
+    if (fd_still_ours() && mh_os_ftruncate(A.fd, A.file_size + size) == 0 &&
+        mh_os_map_file(NULL, size, A.fd, A.file_size, &p) == 0) {
+        g->file_off = A.file_size;
+        g->shared = true;
+        A.file_size += size;
+    } else {
+        int rc = mh_os_map_anon(size, &p);
+        if (rc) return rc;
+        g->shared = false;
+    }
+    g->base = (uintptr_t)p;
+    g->size = size;
+    g->used = g->dump_mark = 0;
+    return 0;
+}
+
+// Adds a region able to hold at least min_bytes; falls back to smaller sizes when the
+// address space is limited (RLIMIT_AS, overcommit policy).
+static region_t *add_region(size_t min_bytes) {
+    if (A.nregions == MAX_REGIONS) return NULL;
+    if (!A.fd_tried) open_memfd();
+    if (!A.next_region) A.next_region = FIRST_REGION;
+    size_t need = mh_align_up(min_bytes, (size_t)2 << 20);
+    size_t size = A.next_region > need ? A.next_region : need;
+    region_t *g = &A.regions[A.nregions];
+    if (map_region(size, g) != 0 && (size == need || map_region(need, g) != 0)) return NULL;
+    if (dir_cover(g->base, g->size) != 0) {
+        mh_os_unmap((void *)g->base, g->size);
+        return NULL;
+    }
+    mh_os_no_huge_pages((void *)g->base, g->size);
+    mh_os_dump((void *)g->base, g->size, false);
+    if (A.next_region < MAX_REGION) A.next_region *= 2;
+    A.nregions++;
+    return g;
+}
+
+// Carves pages from the never-used tail of the newest region, adding one if needed.
+static mh_span_t *tail_take(size_t pages) {
+    size_t bytes = pages << MH_PAGE_SHIFT;
+    region_t *g = A.nregions ? &A.regions[A.nregions - 1] : NULL;
+    if (!g || g->size - g->used < bytes) {
+        mh_span_t *rest = NULL;
+        if (g && g->size > g->used && !(rest = mh_meta_alloc(&span_pool))) return NULL;
+        region_t *ng = add_region(bytes);
+        if (!ng) {
+            if (rest) mh_meta_free(&span_pool, rest);
+            return NULL;
+        }
+        if (rest) { // keep the old tail usable as a clean run
+            rest->start = g->base + g->used;
+            rest->pages = (g->size - g->used) >> MH_PAGE_SHIFT;
+            rest->region = (uint32_t)(g - A.regions);
+            g->used = g->size;
+            run_insert(rest, false);
+        }
+        g = ng;
+    }
+    mh_span_t *s = mh_meta_alloc(&span_pool);
+    if (!s) return NULL;
+    s->start = g->base + g->used;
+    s->pages = (uint32_t)pages;
+    s->region = (uint32_t)(g - A.regions);
+    g->used += bytes;
+    while (g->dump_mark < g->used) { // include the newly used part in core dumps
+        size_t step = g->size - g->dump_mark < DUMP_STEP ? g->size - g->dump_mark : DUMP_STEP;
+        mh_os_dump((void *)(g->base + g->dump_mark), step, true);
+        g->dump_mark += step;
+    }
+    return s;
+}
+
+// Splits [s->start, s->start + keep pages) off s; the rest becomes a free run.
+static bool split_tail(mh_span_t *s, size_t keep, bool dirty) {
+    if (s->pages == keep) return true;
+    mh_span_t *rest = mh_meta_alloc(&span_pool);
+    if (!rest) return false;
+    rest->start = s->start + (keep << MH_PAGE_SHIFT);
+    rest->pages = (uint32_t)(s->pages - keep);
+    rest->region = s->region;
+    s->pages = (uint32_t)keep;
+    run_insert(rest, dirty);
+    return true;
+}
+
+static bool split_head(mh_span_t *s, size_t drop, bool dirty) {
+    if (!drop) return true;
+    mh_span_t *head = mh_meta_alloc(&span_pool);
+    if (!head) return false;
+    head->start = s->start;
+    head->pages = (uint32_t)drop;
+    head->region = s->region;
+    s->start += drop << MH_PAGE_SHIFT;
+    s->pages -= (uint32_t)drop;
+    run_insert(head, dirty);
+    return true;
+}
+
+// ---- allocation ------------------------------------------------------------------
+
+static mh_span_t *take_run(size_t want, bool *dirty) {
+    mh_span_t *r = bins_take(&A.dirty, want);
+    *dirty = r != NULL;
+    if (!r) r = bins_take(&A.clean, want);
+    if (r) {
+        dir_set(r->start, NULL);
+        dir_set(span_end(r) - MH_PAGE_SIZE, NULL);
+        return r;
+    }
+    return tail_take(want);
+}
+
+mh_span_t *mh_arena_alloc(size_t pages, size_t align_pages, bool map_all, bool *zeroed) {
+    if (pages == 0 || pages > ((size_t)1 << 31) || align_pages > ((size_t)1 << 30)) return NULL;
+    size_t want = pages + (align_pages > 1 ? align_pages - 1 : 0);
+    mh_lock(&A.lock);
+    bool dirty;
+    mh_span_t *s = take_run(want, &dirty);
+    if (s) {
+        size_t align_bytes = align_pages << MH_PAGE_SHIFT;
+        size_t drop = align_pages > 1
+                          ? (mh_align_up(s->start, align_bytes) - s->start) >> MH_PAGE_SHIFT : 0;
+        if (!split_head(s, drop, dirty) || !split_tail(s, pages, dirty)) {
+            run_insert(s, dirty);
+            s = NULL;
+        }
+    }
+    if (s) {
+        s->kind = MH_KIND_LARGE;
+        s->list = MH_LIST_NONE;
+        s->objs = 1;
+        s->gen = mh_span_next_gen();
+        if (map_all) dir_set_range(s, s);
+        else dir_set(s->start, s);
+        A.active_pages += s->pages;
+        *zeroed = !dirty;
+    }
+    mh_unlock(&A.lock);
+    return s;
+}
+
+// ---- release ---------------------------------------------------------------------
+
+static size_t dirty_budget(void) {
+    size_t b = A.active_pages / 8;
+    return b > DIRTY_MIN_PAGES ? b : DIRTY_MIN_PAGES;
+}
+
+// Releases the oldest dirty runs until at most `target` dirty pages remain. The runs
+// are parked as BUSY (never coalesced) while madvise runs without the arena lock.
+static size_t purge_to(size_t target) {
+    size_t released = 0;
+    mh_lock(&A.purge_lock);
+    for (;;) {
+        mh_span_t *batch[PURGE_BATCH];
+        unsigned n = 0;
+        mh_lock(&A.lock);
+        while (n < PURGE_BATCH && A.dirty_pages > target && A.lru_head) {
+            mh_span_t *r = A.lru_head;
+            run_unlink(r);
+            r->kind = MH_KIND_BUSY;
+            batch[n++] = r;
+        }
+        mh_unlock(&A.lock);
+        if (!n) break;
+        for (unsigned i = 0; i < n; i++) {
+            mh_span_t *r = batch[i];
+            mh_os_release((void *)r->start, r->pages << MH_PAGE_SHIFT, A.regions[r->region].shared);
+            released += r->pages << MH_PAGE_SHIFT;
+        }
+        mh_lock(&A.lock);
+        for (unsigned i = 0; i < n; i++) {
+            dir_set(batch[i]->start, NULL);
+            dir_set(span_end(batch[i]) - MH_PAGE_SIZE, NULL);
+            run_insert(batch[i], false);
+        }
+        mh_unlock(&A.lock);
+    }
+    mh_unlock(&A.purge_lock);
+    return released;
+}
+
+void mh_arena_free(mh_span_t *s, bool map_all) {
+    bool release_now = s->pages >= RELEASE_AT_FREE_PAGES;
+    if (release_now) // before taking the lock: a big madvise must not stall other threads
+        mh_os_release((void *)s->start, (size_t)s->pages << MH_PAGE_SHIFT,
+                      A.regions[s->region].shared);
+    mh_lock(&A.lock);
+    if (map_all) dir_set_range(s, NULL);
+    else dir_set(s->start, NULL);
+    A.active_pages -= s->pages;
+    s->owner = NULL;
+    run_insert(s, !release_now);
+    bool purge = A.dirty_pages > dirty_budget();
+    size_t target = dirty_budget() / 2;
+    mh_unlock(&A.lock);
+    if (purge) purge_to(target);
+}
+
+size_t mh_arena_purge_all(void) { return purge_to(0); }
+
+bool mh_arena_resize(mh_span_t *s, size_t new_pages) {
+    if (new_pages == 0 || new_pages > ((size_t)1 << 31)) return false;
+    bool ok = false;
+    mh_lock(&A.lock);
+    if (new_pages <= s->pages) {
+        size_t old = s->pages;
+        ok = split_tail(s, new_pages, true);
+        if (ok) A.active_pages -= old - s->pages;
+    } else {
+        uintptr_t end = span_end(s);
+        region_t *g = &A.regions[s->region];
+        mh_span_t *next = end < g->base + g->used ? dir_get(end) : NULL;
+        size_t extra = new_pages - s->pages;
+        if (next && next->kind == MH_KIND_FREE && next->start == end && next->pages >= extra) {
+            bool dirty = next->list == MH_LIST_DIRTY;
+            run_unlink(next);
+            dir_set(next->start, NULL);
+            dir_set(span_end(next) - MH_PAGE_SIZE, NULL);
+            s->pages += next->pages;
+            mh_meta_free(&span_pool, next);
+            ok = split_tail(s, new_pages, dirty);
+            if (!ok) s->pages = (uint32_t)(new_pages - extra); // cannot happen: no metadata
+            else A.active_pages += extra;
+        }
+    }
+    mh_unlock(&A.lock);
+    return ok;
+}
+
+bool mh_arena_contains(const void *ptr) {
+    uintptr_t p = (uintptr_t)ptr;
+    unsigned n = __atomic_load_n(&A.nregions, __ATOMIC_ACQUIRE);
+    for (unsigned i = 0; i < n; i++)
+        if (p >= A.regions[i].base && p < A.regions[i].base + A.regions[i].size) return true;
+    return false;
+}
+
+// ---- stats and walking -------------------------------------------------------------
+
+void mh_arena_stats(mh_arena_stats_t *out) {
+    mh_lock(&A.lock);
+    out->mapped = 0;
+    for (unsigned i = 0; i < A.nregions; i++) out->mapped += A.regions[i].size;
+    out->regions = A.nregions;
+    out->active = A.active_pages << MH_PAGE_SHIFT;
+    out->dirty = A.dirty_pages << MH_PAGE_SHIFT;
+    out->memfd = A.fd >= 0;
+    int fd = A.fd;
+    mh_unlock(&A.lock);
+    out->file_bytes = 0;
+    if (fd >= 0) {
+        uint64_t b;
+        if (mh_os_file_blocks(fd, &b) == 0) out->file_bytes = b;
+    }
+}
+
+void mh_arena_for_each_span(void (*fn)(mh_span_t *, void *), void *arg) {
+    mh_lock(&A.lock);
+    for (unsigned i = 0; i < A.nregions; i++) {
+        region_t *g = &A.regions[i];
+        for (uintptr_t p = g->base; p < g->base + g->used;) {
+            mh_span_t *s = dir_get(p);
+            if (s && s->start == p && s->pages) {
+                if (s->kind != MH_KIND_FREE && s->kind != MH_KIND_BUSY) fn(s, arg);
+                p = span_end(s);
+            } else {
+                p += MH_PAGE_SIZE;
+            }
+        }
+    }
+    mh_unlock(&A.lock);
+}
+
+// ---- fork ------------------------------------------------------------------------
+// Until copy-on-write lands (issue 6), the child gets its own copy of the memfd's data
+// extents (holes are skipped) made while the parent holds every allocator lock.
+
+static void copy_span_via_mapping(mh_span_t *s, void *arg) {
+    region_t *g = &A.regions[s->region];
+    if (!g->shared) return;
+    mh_os_write_at(*(int *)arg, (void *)s->start, (size_t)s->pages << MH_PAGE_SHIFT,
+                   g->file_off + (s->start - g->base));
+}
+
+void mh_arena_fork_prepare(void) {
+    mh_lock(&A.purge_lock);
+    mh_lock(&A.lock);
+    A.fork_fd = -1;
+    if (A.file_size == 0) return; // no shared region: fork's own copy-on-write is enough
+    int nfd;
+    if (mh_os_memfd_create(&nfd) != 0 || mh_os_ftruncate(nfd, A.file_size) != 0) {
+        mh_fatal("fork: cannot create the child's heap file");
+    }
+    bool ok = fd_still_ours();
+    for (unsigned i = 0; ok && i < A.nregions; i++) {
+        region_t *g = &A.regions[i];
+        if (g->shared && mh_os_copy_data(A.fd, nfd, g->file_off, g->used) != 0) ok = false;
+    }
+    if (!ok) { // our descriptor is gone: copy live spans through the mapping instead
+        mh_unlock(&A.lock);
+        mh_arena_for_each_span(copy_span_via_mapping, &nfd);
+        mh_lock(&A.lock);
+    }
+    A.fork_fd = nfd;
+}
+
+void mh_arena_fork_parent(void) {
+    if (A.fork_fd >= 0) mh_os_close(A.fork_fd);
+    A.fork_fd = -1;
+    mh_unlock(&A.lock);
+    mh_unlock(&A.purge_lock);
+}
+
+void mh_arena_fork_child(void) {
+    if (A.fork_fd >= 0) {
+        for (unsigned i = 0; i < A.nregions; i++) {
+            region_t *g = &A.regions[i];
+            void *p;
+            if (g->shared &&
+                mh_os_map_file((void *)g->base, g->size, A.fork_fd, g->file_off, &p) != 0)
+                mh_fatal("fork: cannot map the child's heap");
+            if (g->shared) mh_os_no_huge_pages((void *)g->base, g->size);
+        }
+        if (A.fd >= 0) mh_os_close(A.fd);
+        A.fd = A.fork_fd;
+        mh_os_file_id(A.fd, &A.fd_dev, &A.fd_ino);
+        A.fork_fd = -1;
+    }
+    mh_lock_reset(&A.lock);
+    mh_lock_reset(&A.purge_lock);
+    mh_meta_fork_child(&span_pool);
+}

@@ -1,0 +1,69 @@
+// arena.h - the heap's address space and physical pages.
+//
+// The arena is a set of regions, each a MAP_SHARED mapping of one memfd at its own file
+// offset (virtual page i of a region starts backed by file page region.file_off + i),
+// or private anonymous memory when no memfd can be had. Regions are added as the heap
+// grows (256 MiB, doubling to 64 GiB each), so there is no fixed heap limit.
+//
+// A two-level page directory maps any address to the span that owns its page in O(1):
+// top level per GiB of address space, a lazily mapped leaf of span pointers per GiB.
+// Entries are either correct or NULL: small spans set every page, large objects their
+// first page, free runs their first and last page (for coalescing).
+//
+// Free page runs are binned by length, separately dirty (may hold RAM) and clean
+// (punched or never touched, reads as zero). Adjacent free runs of the same state are
+// always coalesced. Dirty pages beyond a budget are released oldest first, with the
+// syscalls made outside the arena lock; runs of >= 1 MiB are released when freed.
+// Locking: arena lock guards regions, bins and directory writes; directory reads are
+// lock-free (relaxed loads of pointer-sized entries).
+#ifndef MH_ARENA_H
+#define MH_ARENA_H
+
+#include "common.h"
+#include "span.h"
+
+#define MH_DIR_TOP_SHIFT 30
+#define MH_DIR_TOP ((size_t)1 << (47 - MH_DIR_TOP_SHIFT))
+#define MH_DIR_LEAF ((size_t)1 << (MH_DIR_TOP_SHIFT - MH_PAGE_SHIFT))
+
+extern mh_span_t **mh_dir_top[MH_DIR_TOP];
+
+MH_INLINE mh_span_t *mh_dir_lookup(const void *ptr) {
+    uintptr_t p = (uintptr_t)ptr;
+    uintptr_t t = p >> MH_DIR_TOP_SHIFT;
+    if (MH_UNLIKELY(t >= MH_DIR_TOP)) return NULL;
+    mh_span_t **leaf = __atomic_load_n(&mh_dir_top[t], __ATOMIC_ACQUIRE); // pairs: leaf publish
+    if (MH_UNLIKELY(!leaf)) return NULL;
+    return __atomic_load_n(&leaf[(p >> MH_PAGE_SHIFT) & (MH_DIR_LEAF - 1)], __ATOMIC_RELAXED);
+}
+
+typedef struct mh_arena_stats_s {
+    size_t mapped;       // bytes of address space in regions
+    size_t active;       // bytes in live spans and large objects
+    size_t dirty;        // bytes in free runs that may hold RAM
+    size_t file_bytes;   // bytes the memfd really holds (st_blocks), 0 without memfd
+    unsigned regions;
+    bool memfd;          // false when running on private anonymous memory
+} mh_arena_stats_t;
+
+// Allocates a span of `pages` pages whose start is aligned to align_pages pages.
+// map_all: register every page in the directory (small spans) or the first only.
+// *zeroed tells whether the pages are known to read as zero. NULL when out of memory.
+mh_span_t *mh_arena_alloc(size_t pages, size_t align_pages, bool map_all, bool *zeroed);
+// Returns a span's pages to the arena (dirty, or released at once when large).
+void mh_arena_free(mh_span_t *s, bool map_all);
+// Resizes a large span in place; false when the neighbouring pages are not free.
+bool mh_arena_resize(mh_span_t *s, size_t new_pages);
+// True when p lies inside one of the arena's regions (even if no span owns it).
+bool mh_arena_contains(const void *p);
+// Releases every dirty page; returns the bytes released.
+size_t mh_arena_purge_all(void);
+void mh_arena_stats(mh_arena_stats_t *out);
+// Calls fn for each live span (small or large); takes the arena lock.
+void mh_arena_for_each_span(void (*fn)(mh_span_t *, void *), void *arg);
+
+void mh_arena_fork_prepare(void);
+void mh_arena_fork_parent(void);
+void mh_arena_fork_child(void);
+
+#endif

@@ -1,0 +1,42 @@
+// global_heap.h - per-size-class bins of detached spans, attach/detach, remote frees,
+// frees from threads without a heap, and large objects.
+//
+// Each class has a lock guarding its lists: partial (detached, some slots free) and
+// empty (detached, no slot in use; a few kept per class, the rest returned to the
+// arena). A detached full span is on no list until a free makes room. Remote frees
+// clear a bitmap bit without locks and take the class lock only when the span changes
+// list. Lock order: class locks in class order, then the arena's locks.
+#ifndef MH_GLOBAL_HEAP_H
+#define MH_GLOBAL_HEAP_H
+
+#include "common.h"
+#include "rng.h"
+#include "shuffle.h"
+#include "span.h"
+
+struct mh_tlh_s;
+
+// Refills an empty vector: first with slots freed remotely in the attached span, else
+// by detaching it and attaching a span with free slots. False when out of memory.
+bool mh_gh_refill(mh_sv_t *sv, unsigned cls, struct mh_tlh_s *owner, mh_rng_t *rng);
+// Returns a vector's cached slots and detaches its span (thread exit, fork child).
+void mh_gh_release(mh_sv_t *sv);
+// Frees p in small span s that the caller has not attached. who names the API call
+// in corruption messages.
+void mh_gh_free_remote(mh_span_t *s, void *p, const char *who);
+// One object for a thread that has no heap (exiting, or during bootstrap).
+void *mh_gh_alloc_orphan(unsigned cls);
+// Large object of size bytes aligned to align (a power of two); *zeroed set when the
+// memory is known to be zero.
+void *mh_gh_large_alloc(size_t size, size_t align, bool *zeroed);
+void mh_gh_large_free(mh_span_t *s, void *p, const char *who);
+// Aborts with one line naming the call and address (proven heap corruption).
+_Noreturn void mh_gh_corrupt(const char *who, const char *what, const void *p);
+
+// Sizes the per-class empty-span caches; called once by init after the class table.
+void mh_gh_init(void);
+void mh_gh_fork_prepare(void);
+void mh_gh_fork_parent(void);
+void mh_gh_fork_child(void);
+
+#endif

@@ -1,0 +1,70 @@
+// init.c - lazy, re-entrancy-safe initialisation and the fork handlers (see init.h).
+//
+// The first malloc may come from ld.so, dlsym, libstdc++'s static init or another
+// library's constructor, before our own constructors ran, so initialisation is done
+// on demand by whichever thread gets there first. It never calls libc's allocator
+// or stdio. Fork handlers take every allocator lock in rank order.
+#define _GNU_SOURCE
+#include "init.h"
+
+#include <pthread.h>
+#include <sched.h>
+
+#include "arena.h"
+#include "atomic.h"
+#include "global_heap.h"
+#include "size_class.h"
+#include "thread_heap.h"
+
+void mh_tlh_init_key(void);
+
+enum { STATE_UNINIT = 0, STATE_BOOTSTRAP = 1, STATE_READY = 2 };
+
+static _Atomic int init_state;
+static __thread int init_owner MH_TLS_IE;
+
+static void fork_prepare(void) {
+    mh_tlh_fork_prepare();
+    mh_gh_fork_prepare();
+    mh_arena_fork_prepare();
+}
+
+static void fork_parent(void) {
+    mh_arena_fork_parent();
+    mh_gh_fork_parent();
+    mh_tlh_fork_parent();
+}
+
+static void fork_child(void) {
+    mh_arena_fork_child();
+    mh_gh_fork_child();
+    mh_tlh_fork_child();
+}
+
+static void init_once(void) {
+    init_owner = 1;
+    mh_size_class_init();
+    mh_gh_init();
+    mh_store_release(&init_state, STATE_BOOTSTRAP); // re-entrant calls may allocate now
+    mh_tlh_init_key();
+    pthread_atfork(fork_prepare, fork_parent, fork_child);
+    init_owner = 0;
+    mh_store_release(&init_state, STATE_READY); // pairs with the acquire loads below
+}
+
+int mh_init_ensure(void) {
+    int st = mh_load_acquire(&init_state);
+    if (MH_LIKELY(st == STATE_READY)) return MH_INIT_READY;
+    if (init_owner) return MH_INIT_BOOTSTRAP;
+    int expected = STATE_UNINIT;
+    if (atomic_compare_exchange_strong(&init_state, &expected, STATE_BOOTSTRAP)) {
+        init_once();
+        return MH_INIT_READY;
+    }
+    while (mh_load_acquire(&init_state) != STATE_READY) sched_yield();
+    return MH_INIT_READY;
+}
+
+// Initialise at load time too, so the first allocation of a program does not pay for
+// it; the lazy path above still covers callers that run before this constructor.
+__attribute__((constructor)) static void mh_init_at_load(void) { (void)mh_init_ensure(); }

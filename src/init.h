@@ -1,0 +1,16 @@
+// init.h - process-wide initialisation as a small state machine.
+//
+// UNINIT -> BOOTSTRAP (tables ready; the initialising thread may re-enter malloc, e.g.
+// from pthread_key_create or pthread_atfork, and is served by the global paths) ->
+// READY. Any thread can trigger it; others wait. Nothing here runs on the fast path:
+// an uninitialised process simply has empty thread vectors.
+#ifndef MH_INIT_H
+#define MH_INIT_H
+
+enum { MH_INIT_READY = 0, MH_INIT_BOOTSTRAP = 1 };
+
+// Initialises the library if needed; returns MH_INIT_READY, or MH_INIT_BOOTSTRAP when
+// called re-entrantly from inside initialisation.
+int mh_init_ensure(void);
+
+#endif

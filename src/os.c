@@ -1,0 +1,192 @@
+// os.c - system-call layer (see os.h). All syscalls that change the address space or
+// the arena file live here so the policy modules stay testable and readable.
+#define _GNU_SOURCE
+#include "os.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/auxv.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifndef MFD_CLOEXEC
+#define MFD_CLOEXEC 1U
+#endif
+#ifndef MADV_REMOVE
+#define MADV_REMOVE 9
+#endif
+
+// Runs a libc call that reports failure through errno, returning errno (0 on success)
+// and leaving the program's errno untouched.
+#define OS_CALL(expr)                                                                              \
+    ({                                                                                             \
+        int saved_ = errno, rc_ = 0;                                                               \
+        if ((expr) < 0) rc_ = errno ? errno : EIO;                                                 \
+        errno = saved_;                                                                            \
+        rc_;                                                                                       \
+    })
+
+// The memfd goes above the descriptors programs usually manage themselves; half the
+// soft limit, capped, so a program raising its own limit later is not crowded.
+static int high_fd_floor(void) {
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur < 64) return 3;
+    rlim_t floor = rl.rlim_cur / 2;
+    return (int)(floor > 512 ? 512 : floor);
+}
+
+int mh_os_memfd_create(int *fd_out) {
+    int saved = errno;
+    long fd = syscall(SYS_memfd_create, "libmesh_arena", MFD_CLOEXEC);
+    if (fd < 0) {
+        int rc = errno;
+        errno = saved;
+        return rc;
+    }
+    int high = fcntl((int)fd, F_DUPFD_CLOEXEC, high_fd_floor());
+    if (high >= 0) {
+        close((int)fd);
+        fd = high;
+    }
+    errno = saved;
+    *fd_out = (int)fd;
+    return 0;
+}
+
+int mh_os_ftruncate(int fd, uint64_t size) { return OS_CALL(ftruncate(fd, (off_t)size)); }
+
+int mh_os_file_id(int fd, uint64_t *dev, uint64_t *ino) {
+    struct stat st;
+    int rc = OS_CALL(fstat(fd, &st));
+    if (rc == 0) {
+        *dev = st.st_dev;
+        *ino = st.st_ino;
+    }
+    return rc;
+}
+
+int mh_os_close(int fd) { return OS_CALL(close(fd)); }
+
+int mh_os_file_blocks(int fd, uint64_t *bytes) {
+    struct stat st;
+    int rc = OS_CALL(fstat(fd, &st));
+    if (rc == 0) *bytes = (uint64_t)st.st_blocks * 512;
+    return rc;
+}
+
+int mh_os_write_at(int fd, const void *buf, size_t len, uint64_t off) {
+    int saved = errno, rc = 0;
+    while (len > 0) {
+        ssize_t w = pwrite(fd, buf, len, (off_t)off);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) {
+            rc = w < 0 ? errno : EIO;
+            break;
+        }
+        buf = (const char *)buf + w, len -= (size_t)w, off += (uint64_t)w;
+    }
+    errno = saved;
+    return rc;
+}
+
+int mh_os_map_file(void *addr, size_t len, int fd, uint64_t off, void **out) {
+    int saved = errno;
+    int flags = MAP_SHARED | MAP_NORESERVE | (addr ? MAP_FIXED : 0);
+    void *p = mmap(addr, len, PROT_READ | PROT_WRITE, flags, fd, (off_t)off);
+    int rc = p == MAP_FAILED ? errno : 0;
+    errno = saved;
+    if (rc == 0) *out = p;
+    return rc;
+}
+
+int mh_os_map_anon(size_t len, void **out) {
+    int saved = errno;
+    void *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    int rc = p == MAP_FAILED ? errno : 0;
+    errno = saved;
+    if (rc == 0) *out = p;
+    return rc;
+}
+
+int mh_os_unmap(void *addr, size_t len) { return OS_CALL(munmap(addr, len)); }
+
+int mh_os_release(void *addr, size_t len, bool shared) {
+    return OS_CALL(madvise(addr, len, shared ? MADV_REMOVE : MADV_DONTNEED));
+}
+
+void mh_os_no_huge_pages(void *addr, size_t len) { (void)OS_CALL(madvise(addr, len, MADV_NOHUGEPAGE)); }
+
+void mh_os_dump(void *addr, size_t len, bool include) {
+    (void)OS_CALL(madvise(addr, len, include ? MADV_DODUMP : MADV_DONTDUMP));
+}
+
+// Copies one data extent, with copy_file_range where the kernel supports it between
+// these files and pread/pwrite through a stack buffer otherwise.
+static int copy_extent(int from, int to, uint64_t off, uint64_t len) {
+    loff_t in = (loff_t)off, outo = (loff_t)off;
+    while (len > 0) {
+        ssize_t n = copy_file_range(from, &in, to, &outo, len, 0);
+        if (n > 0) {
+            len -= (uint64_t)n;
+            continue;
+        }
+        if (n < 0 && errno == EINTR) continue;
+        break;
+    }
+    char buf[16384];
+    while (len > 0) {
+        size_t want = len < sizeof buf ? (size_t)len : sizeof buf;
+        ssize_t r = pread(from, buf, want, in);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) return r == 0 ? EIO : errno;
+        ssize_t w = pwrite(to, buf, (size_t)r, outo);
+        if (w < 0 && errno == EINTR) continue;
+        if (w != r) return w < 0 ? errno : EIO;
+        in += r, outo += r, len -= (uint64_t)r;
+    }
+    return 0;
+}
+
+int mh_os_copy_data(int from, int to, uint64_t off, uint64_t len) {
+    int saved = errno, rc = 0;
+    uint64_t end = off + len, pos = off;
+    while (pos < end) {
+        off_t data = lseek(from, (off_t)pos, SEEK_DATA);
+        if (data < 0 || (uint64_t)data >= end) break; // ENXIO: only holes remain
+        off_t hole = lseek(from, data, SEEK_HOLE);
+        uint64_t stop = hole < 0 || (uint64_t)hole > end ? end : (uint64_t)hole;
+        rc = copy_extent(from, to, (uint64_t)data, stop - (uint64_t)data);
+        if (rc) break;
+        pos = stop;
+    }
+    errno = saved;
+    return rc;
+}
+
+uint64_t mh_os_now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+void mh_os_random(void *buf, size_t n) {
+    int saved = errno;
+    long got = syscall(SYS_getrandom, buf, n, 1 /* GRND_NONBLOCK */);
+    if (got != (long)n) {
+        // Early boot or a seccomp filter: mix clocks, pid and an address. Randomness
+        // here spreads objects for meshing; it is not a security boundary.
+        uint64_t x = mh_os_now_ns() ^ ((uint64_t)getpid() << 32) ^ (uintptr_t)buf;
+        for (size_t i = 0; i < n; i++) {
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            ((unsigned char *)buf)[i] = (unsigned char)(x >> 24);
+        }
+    }
+    errno = saved;
+}
+
+int mh_os_page_size(void) { return (int)getauxval(AT_PAGESZ); }

@@ -1,0 +1,40 @@
+// os.h - the only module that calls mmap, munmap, madvise, memfd_create, ftruncate,
+// fallocate, copy_file_range and getrandom.
+//
+// Contract: fallible calls return 0 or a positive errno value and never touch errno
+// as seen by the program (it is saved and restored). Nothing here allocates or locks.
+#ifndef MH_OS_H
+#define MH_OS_H
+
+#include <sys/types.h>
+
+#include "common.h"
+
+// Creates an anonymous memory file, moved to a high descriptor number with
+// close-on-exec (a daemon that closes low fds or dup2()s over them misses it).
+int mh_os_memfd_create(int *fd_out);
+int mh_os_ftruncate(int fd, uint64_t size);
+// Identity of an open file, used to verify our memfd is still ours before use.
+int mh_os_file_id(int fd, uint64_t *dev, uint64_t *ino);
+int mh_os_close(int fd);
+// Bytes of storage a file really holds (st_blocks * 512): the honest size of a memfd.
+int mh_os_file_blocks(int fd, uint64_t *bytes);
+int mh_os_write_at(int fd, const void *buf, size_t len, uint64_t off);
+// Maps len bytes of fd at off (shared); at addr exactly when addr != NULL.
+int mh_os_map_file(void *addr, size_t len, int fd, uint64_t off, void **out);
+// Private anonymous memory that is not charged until touched.
+int mh_os_map_anon(size_t len, void **out);
+int mh_os_unmap(void *addr, size_t len);
+// Gives physical pages back: punches the backing file of a shared mapping
+// (MADV_REMOVE), or drops private anonymous pages (MADV_DONTNEED, reads zero after).
+int mh_os_release(void *addr, size_t len, bool shared);
+void mh_os_no_huge_pages(void *addr, size_t len);
+void mh_os_dump(void *addr, size_t len, bool include);
+// Copies the data extents (skipping holes) of [off, off+len) from one file to another.
+int mh_os_copy_data(int from, int to, uint64_t off, uint64_t len);
+// Best-effort random bytes; never blocks and never fails (falls back to clocks).
+void mh_os_random(void *buf, size_t n);
+uint64_t mh_os_now_ns(void);
+int mh_os_page_size(void);
+
+#endif

@@ -1,0 +1,57 @@
+// span.c - bitmap operations and validation for span descriptors (see span.h).
+#include "span.h"
+
+static _Atomic uint32_t span_gen;
+
+uint32_t mh_span_next_gen(void) { return mh_fetch_add_relaxed(&span_gen, 1) + 1; }
+
+unsigned mh_span_harvest(mh_span_t *s, uint8_t *out) {
+    unsigned n = 0;
+    for (unsigned w = 0; w < MH_BITMAP_WORDS; w++) {
+        uint64_t valid = mh_span_valid_mask(s, w);
+        if (!valid) break;
+        if (mh_load_relaxed(&s->bits[w]) == valid) continue;
+        uint64_t free = valid & ~mh_exchange_seqcst(&s->bits[w], valid);
+        while (free) {
+            out[n++] = (uint8_t)(w * 64 + (unsigned)__builtin_ctzll(free));
+            free &= free - 1;
+        }
+    }
+    return n;
+}
+
+int mh_span_claim_one(mh_span_t *s) {
+    for (unsigned w = 0; w < MH_BITMAP_WORDS; w++) {
+        uint64_t valid = mh_span_valid_mask(s, w);
+        uint64_t cur = mh_load_relaxed(&s->bits[w]);
+        while (valid & ~cur) {
+            uint64_t bit = (valid & ~cur) & (0 - (valid & ~cur));
+            if (atomic_compare_exchange_weak(&s->bits[w], &cur, cur | bit))
+                return (int)(w * 64 + (unsigned)__builtin_ctzll(bit));
+        }
+    }
+    return -1;
+}
+
+void mh_span_init_small(mh_span_t *s, unsigned cls) {
+    const mh_class_info_t *c = &mh_classes[cls];
+    s->kind = (uint8_t)cls;
+    s->obj_size = c->size;
+    s->recip = c->recip;
+    s->objs = (uint16_t)c->objs;
+    s->list = MH_LIST_NONE;
+    s->gen = mh_span_next_gen();
+    for (unsigned w = 0; w < MH_BITMAP_WORDS; w++) mh_store_relaxed(&s->bits[w], 0);
+}
+
+bool mh_span_valid(mh_span_t *s) {
+    if (s->start & (MH_PAGE_SIZE - 1)) return false;
+    if (mh_span_is_small(s)) {
+        const mh_class_info_t *c = &mh_classes[s->kind];
+        if (s->obj_size != c->size || s->objs != c->objs || s->pages != c->pages) return false;
+        for (unsigned w = 0; w < MH_BITMAP_WORDS; w++)
+            if (mh_load_relaxed(&s->bits[w]) & ~mh_span_valid_mask(s, w)) return false;
+        return true;
+    }
+    return s->kind == MH_KIND_LARGE || s->kind == MH_KIND_FREE || s->kind == MH_KIND_BUSY;
+}

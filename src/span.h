@@ -1,0 +1,90 @@
+// span.h - span descriptors: a run of arena pages that is either a small-object span
+// of one size class, one large object, or a free page run.
+//
+// Invariants:
+// - bits: bit i set <=> slot i is handed out (to the program, or cached in the owning
+//   thread's shuffle vector). Bits at or beyond objs are always 0, so popcount is the
+//   number of slots in use and the span is full when popcount == objs.
+// - owner != NULL <=> the span is attached: only that thread allocates from it and it
+//   is on no global list. owner is written by the owner (detach) or under the class
+//   lock (attach); any thread may read it.
+// - gen is unique per descriptor incarnation (a global counter), so a thread that
+//   cleared a bit can tell under the class lock whether the descriptor was reused.
+// Locking: bitmap words are atomic; list fields are guarded by the class lock for
+// small spans and by the arena lock for free runs and large objects.
+#ifndef MH_SPAN_H
+#define MH_SPAN_H
+
+#include "atomic.h"
+#include "common.h"
+#include "size_class.h"
+
+struct mh_tlh_s;
+
+enum {
+    MH_KIND_LARGE = 254, // one object of `pages` pages
+    MH_KIND_FREE = 255,  // a free page run in the arena
+    MH_KIND_BUSY = 253,  // a free run taken out of the bins (being purged)
+};
+
+enum { MH_LIST_NONE = 0, MH_LIST_PARTIAL, MH_LIST_EMPTY, MH_LIST_DIRTY, MH_LIST_CLEAN };
+
+typedef struct mh_span_s mh_span_t;
+struct mh_span_s {
+    uint64_t meta_link;                // reserved for the metadata pool's free list
+    _Atomic(struct mh_tlh_s *) owner;  // attached thread heap or NULL
+    uintptr_t start;                   // first byte
+    uint32_t obj_size, recip;          // copies of the class info (hot on free)
+    uint8_t kind;                      // size class, or MH_KIND_*
+    uint8_t list;                      // MH_LIST_* the span is on
+    uint16_t objs;                     // objects per span (1 for large)
+    uint32_t pages;
+    uint32_t region;                   // arena region index (runs never cross regions)
+    uint32_t gen;
+    uint8_t zeroed;                    // free runs: all pages known to read as zero
+    _Atomic uint64_t bits[MH_BITMAP_WORDS];
+    mh_span_t *prev, *next;            // class list or free-run bin
+    mh_span_t *lru_prev, *lru_next;    // dirty free runs, oldest first
+    uint64_t stamp;                    // free runs: when they became dirty (purge order)
+};
+
+MH_INLINE bool mh_span_is_small(const mh_span_t *s) { return s->kind < MH_NUM_CLASSES; }
+
+MH_INLINE uint64_t mh_span_valid_mask(const mh_span_t *s, unsigned w) {
+    unsigned lo = w * 64;
+    if (s->objs >= lo + 64) return ~(uint64_t)0;
+    if (s->objs <= lo) return 0;
+    return ((uint64_t)1 << (s->objs - lo)) - 1;
+}
+
+MH_INLINE unsigned mh_span_in_use(mh_span_t *s) {
+    unsigned n = 0;
+    for (unsigned w = 0; w < MH_BITMAP_WORDS; w++)
+        n += (unsigned)__builtin_popcountll(mh_load_relaxed(&s->bits[w]));
+    return n;
+}
+
+// Slot index of p, or -1 when p is not the start of a slot.
+MH_INLINE int mh_span_slot(const mh_span_t *s, uintptr_t p) {
+    uint32_t off = (uint32_t)(p - s->start);
+    uint32_t i = mh_slot_of(off, s->recip);
+    if (MH_UNLIKELY(i * s->obj_size != off || i >= s->objs)) return -1;
+    return (int)i;
+}
+
+// Takes every free slot of the span for the caller: marks them used and writes their
+// indices to out. Returns how many. Safe against concurrent remote frees.
+unsigned mh_span_harvest(mh_span_t *s, uint8_t *out);
+// Clears slot i; returns false when it was already free (a double free).
+MH_INLINE bool mh_span_clear(mh_span_t *s, unsigned i) {
+    uint64_t m = (uint64_t)1 << (i & 63);
+    return (mh_fetch_and_seqcst(&s->bits[i >> 6], ~m) & m) != 0;
+}
+// Claims one free slot (for threads without a heap); -1 if none.
+int mh_span_claim_one(mh_span_t *s);
+// Fills a fresh descriptor for a small span of class cls at start.
+void mh_span_init_small(mh_span_t *s, unsigned cls);
+uint32_t mh_span_next_gen(void);
+bool mh_span_valid(mh_span_t *s);
+
+#endif

@@ -1,0 +1,65 @@
+// thread_heap.h - per-thread heaps and the malloc/free fast paths.
+//
+// One initial-exec TLS pointer, mh_tlh, starts at a static heap whose vectors are all
+// empty, so the malloc fast path is one size-class lookup and one test of the vector
+// count; the first malloc of a thread falls to the slow path, which initialises the
+// library and creates the thread's heap. A heap is destroyed by a pthread key
+// destructor at thread exit; later calls from that thread use the global paths.
+// Locking: a heap is touched only by its thread, except the list of all heaps
+// (list lock), walked by stats and by the fork child.
+#ifndef MH_THREAD_HEAP_H
+#define MH_THREAD_HEAP_H
+
+#include "arena.h"
+#include "common.h"
+#include "rng.h"
+#include "shuffle.h"
+#include "size_class.h"
+
+typedef struct mh_tlh_s {
+    mh_sv_t sv[MH_NUM_CLASSES];
+    mh_rng_t rng;
+    struct mh_tlh_s *prev, *next; // guarded by the list lock
+} mh_tlh_t;
+
+extern __thread mh_tlh_t *mh_tlh MH_TLS_IE __attribute__((visibility("hidden")));
+
+void *mh_tlh_malloc_slow(size_t size) MH_NOINLINE;
+void mh_tlh_free_slow(void *p, mh_span_t *s, const char *who) MH_NOINLINE;
+
+MH_INLINE void *mh_tlh_malloc(size_t size) {
+    if (MH_LIKELY(size <= MH_SMALL_MAX)) {
+        mh_sv_t *sv = &mh_tlh->sv[mh_size_to_class(size)];
+        if (MH_LIKELY(sv->n != 0)) return mh_sv_pop(sv);
+    }
+    return mh_tlh_malloc_slow(size);
+}
+
+// A local free pushes the slot back on the owner's vector. owner == this heap implies a
+// small span attached to this thread; n < objs rules out an overflow by double free.
+MH_INLINE void mh_tlh_free(void *p, const char *who) {
+    mh_span_t *s = mh_dir_lookup(p);
+    mh_tlh_t *t = mh_tlh;
+    if (MH_LIKELY(s != NULL && mh_load_relaxed(&s->owner) == t)) {
+        int slot = mh_span_slot(s, (uintptr_t)p);
+        mh_sv_t *sv = &t->sv[s->kind];
+        if (MH_LIKELY(slot >= 0 && sv->n < s->objs) && !mh_cfg_debug) {
+            mh_sv_push(sv, (unsigned)slot);
+            return;
+        }
+    }
+    mh_tlh_free_slow(p, s, who);
+}
+
+// Usable size of a live object of ours; 0 for NULL or a pointer that is not ours.
+size_t mh_tlh_usable_size(const void *p);
+// Runs the thread-exit teardown for the calling thread now (also the key destructor).
+void mh_tlh_thread_exit(void *heap);
+// Walks every live thread heap under the list lock.
+void mh_tlh_for_each(void (*fn)(mh_tlh_t *, void *), void *arg);
+
+void mh_tlh_fork_prepare(void);
+void mh_tlh_fork_parent(void);
+void mh_tlh_fork_child(void);
+
+#endif
