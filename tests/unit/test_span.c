@@ -1,0 +1,50 @@
+// test_span.c - span bitmaps: harvest, clear (double-free detection), claim, slots.
+#include "harness.h"
+#include "span.h"
+
+static mh_span_t make_span(unsigned cls) {
+    mh_span_t s = {0};
+    s.start = 0x100000;
+    s.pages = mh_classes[cls].pages;
+    mh_span_init_small(&s, cls);
+    return s;
+}
+
+static void harvest_takes_all_free(void) {
+    mh_span_t s = make_span(mh_size_to_class(48)); // 85 objects: a partial last word
+    uint8_t idx[MH_MAX_OBJS];
+    CHECK_EQ(mh_span_harvest(&s, idx), s.objs);
+    CHECK_EQ(mh_span_in_use(&s), s.objs);
+    CHECK_EQ(mh_span_harvest(&s, idx), 0);
+    CHECK(mh_span_valid(&s));
+    CHECK(mh_span_clear(&s, 3));
+    CHECK(mh_span_clear(&s, 84));
+    CHECK(!mh_span_clear(&s, 3)); // second clear is a double free
+    CHECK_EQ(mh_span_harvest(&s, idx), 2);
+    CHECK((idx[0] == 3 && idx[1] == 84) || (idx[0] == 84 && idx[1] == 3));
+}
+
+static void claim_one_by_one(void) {
+    mh_span_t s = make_span(mh_size_to_class(1024));
+    for (unsigned i = 0; i < s.objs; i++) CHECK(mh_span_claim_one(&s) >= 0);
+    CHECK_EQ(mh_span_claim_one(&s), -1);
+    CHECK_EQ(mh_span_in_use(&s), s.objs);
+}
+
+static void slot_lookup(void) {
+    mh_span_t s = make_span(mh_size_to_class(48));
+    CHECK_EQ(mh_span_slot(&s, s.start), 0);
+    CHECK_EQ(mh_span_slot(&s, s.start + 48 * 7), 7);
+    CHECK_EQ(mh_span_slot(&s, s.start + 48 * 7 + 8), -1); // interior pointer
+    CHECK_EQ(mh_span_slot(&s, s.start + 48 * 85), -1);    // tail past the last object
+}
+
+static void generations_are_unique(void) {
+    uint32_t a = mh_span_next_gen(), b = mh_span_next_gen();
+    CHECK(a != b);
+}
+
+static void init_table(void) { mh_size_class_init(); }
+
+TEST_MAIN(T(init_table), T(harvest_takes_all_free), T(claim_one_by_one), T(slot_lookup),
+          T(generations_are_unique))
