@@ -24,6 +24,8 @@ typedef struct class_bin_s {
 
 static class_bin_t bins[MH_NUM_CLASSES];
 
+static void free_tolerant(void *p);
+
 void mh_gh_corrupt(const char *who, const char *what, const void *p) {
     mh_fatal("%s(): %s %p", who, what, p);
 }
@@ -86,11 +88,12 @@ static mh_span_t *take_span(class_bin_t *b, unsigned cls) {
 // ---- thread refill and release -------------------------------------------------------
 
 bool mh_gh_refill(mh_sv_t *sv, unsigned cls, struct mh_tlh_s *owner, mh_rng_t *rng) {
+    uint8_t idx[MH_MAX_OBJS];
     mh_span_t *cur = sv->span;
     if (cur) {
-        unsigned n = mh_span_harvest(cur, sv->idx);
+        unsigned n = mh_span_harvest(cur, idx);
         if (n) {
-            mh_sv_fill(sv, cur, n, rng);
+            mh_sv_fill(sv, cur, idx, n, rng);
             return true;
         }
     }
@@ -100,15 +103,15 @@ bool mh_gh_refill(mh_sv_t *sv, unsigned cls, struct mh_tlh_s *owner, mh_rng_t *r
     if (cur) {
         mh_store_seqcst(&cur->owner, NULL); // see the file comment
         release = refile(b, cur);
-        mh_sv_clear(sv);
+        sv->span = NULL;
     }
     for (;;) {
         mh_span_t *s = take_span(b, cls);
         if (!s) break;
         mh_store_seqcst(&s->owner, owner);
-        unsigned n = mh_span_harvest(s, sv->idx);
+        unsigned n = mh_span_harvest(s, idx);
         if (n) {
-            mh_sv_fill(sv, s, n, rng);
+            mh_sv_fill(sv, s, idx, n, rng);
             break;
         }
         mh_store_seqcst(&s->owner, NULL); // filled up meanwhile (cannot happen today)
@@ -119,30 +122,40 @@ bool mh_gh_refill(mh_sv_t *sv, unsigned cls, struct mh_tlh_s *owner, mh_rng_t *r
     return sv->n != 0;
 }
 
-void mh_gh_release(mh_sv_t *sv) {
+void mh_gh_flush(mh_sv_t *sv, uint32_t count, const char *who) {
+    if (count > sv->n) count = sv->n;
+    for (uint32_t i = 0; i < count; i++) {
+        void *q = sv->p[i];
+        mh_gh_free_remote(mh_dir_lookup(q), q, who);
+    }
+    for (uint32_t i = count; i < sv->n; i++) sv->p[i - count] = sv->p[i];
+    sv->n -= count;
+}
+
+void mh_gh_release(mh_sv_t *sv, bool tolerant) {
+    if (tolerant) {
+        for (uint32_t i = 0; i < sv->n; i++) free_tolerant(sv->p[i]);
+        sv->n = 0;
+    }
+    mh_gh_flush(sv, sv->n, "free");
     mh_span_t *s = sv->span;
     if (!s) return;
-    for (unsigned i = 0; i < sv->n; i++) (void)mh_span_clear(s, sv->idx[i]);
     class_bin_t *b = &bins[s->kind];
     mh_lock(&b->lock);
     mh_store_seqcst(&s->owner, NULL);
     mh_span_t *release = refile(b, s);
     mh_unlock(&b->lock);
-    mh_sv_clear(sv);
+    sv->span = NULL;
     if (release) mh_arena_free(release, true);
 }
 
 // ---- frees from other threads ---------------------------------------------------------
 
-void mh_gh_free_remote(mh_span_t *s, void *p, const char *who) {
-    unsigned cls = s->kind;
-    uint32_t gen = s->gen;
-    int slot = mh_span_slot(s, (uintptr_t)p);
-    if (slot < 0) mh_gh_corrupt(who, "invalid pointer", p);
-    if (!mh_span_clear(s, (unsigned)slot)) mh_gh_corrupt(who, "double free of", p);
+// After a slot of detached-or-foreign span s was cleared: re-file the span if its
+// list may have changed. gen was read before the clear (the span may be recycled).
+static void after_clear(mh_span_t *s, unsigned cls, uint32_t gen) {
     if (mh_load_seqcst(&s->owner) != NULL) return; // the owner will see it at refill
-    unsigned used = mh_span_in_use(s);
-    if (used != 0 && s->list == MH_LIST_PARTIAL) return; // stays where it is (racy hint)
+    if (s->list == MH_LIST_PARTIAL && !mh_span_is_empty(s)) return; // stays (racy hint)
     class_bin_t *b = &bins[cls];
     mh_span_t *release = NULL;
     mh_lock(&b->lock);
@@ -150,6 +163,24 @@ void mh_gh_free_remote(mh_span_t *s, void *p, const char *who) {
         release = refile(b, s);
     mh_unlock(&b->lock);
     if (release) mh_arena_free(release, true);
+}
+
+void mh_gh_free_remote(mh_span_t *s, void *p, const char *who) {
+    unsigned cls = s->kind;
+    uint32_t gen = s->gen;
+    int slot = mh_span_slot(s, (uintptr_t)p);
+    if (slot < 0) mh_gh_corrupt(who, "invalid pointer", p);
+    if (!mh_span_clear(s, (unsigned)slot)) mh_gh_corrupt(who, "double free of", p);
+    after_clear(s, cls, gen);
+}
+
+// Fork child only: a thread that vanished in the fork may have been half-way through
+// a flush, so some cached slots can already be clear; they are skipped, not fatal.
+static void free_tolerant(void *p) {
+    mh_span_t *s = mh_dir_lookup(p);
+    if (!s || !mh_span_is_small(s)) return;
+    int slot = mh_span_slot(s, (uintptr_t)p);
+    if (slot >= 0 && mh_span_clear(s, (unsigned)slot)) after_clear(s, s->kind, s->gen);
 }
 
 void *mh_gh_alloc_orphan(unsigned cls) {

@@ -19,8 +19,11 @@ struct mh_tlh_s;
 // Refills an empty vector: first with slots freed remotely in the attached span, else
 // by detaching it and attaching a span with free slots. False when out of memory.
 bool mh_gh_refill(mh_sv_t *sv, unsigned cls, struct mh_tlh_s *owner, mh_rng_t *rng);
-// Returns a vector's cached slots and detaches its span (thread exit, fork child).
-void mh_gh_release(mh_sv_t *sv);
+// Returns the oldest count cached objects of a vector to their spans' bitmaps.
+void mh_gh_flush(mh_sv_t *sv, uint32_t count, const char *who);
+// Returns all of a vector's cached objects and detaches its span (thread exit, fork).
+// tolerant: skip slots already free (another thread's vector seen by a fork child).
+void mh_gh_release(mh_sv_t *sv, bool tolerant);
 // Frees p in small span s that the caller has not attached. who names the API call
 // in corruption messages.
 void mh_gh_free_remote(mh_span_t *s, void *p, const char *who);

@@ -1,11 +1,12 @@
-// shuffle.h - the shuffle vector: a thread's randomized cache of free slots in the
-// one span it has attached for a size class.
+// shuffle.h - the shuffle vector: a thread's per-class stack of free objects.
 //
-// malloc pops the last index; a local free pushes the slot back (LIFO, cache-warm);
-// a refill takes every free bit of the span at once and shuffles them (Fisher-Yates),
-// so successive allocations land at random offsets - what meshing depends on.
-// Invariant: idx[0..n) are distinct slots of span, each with its bitmap bit set,
-// n <= span->objs. Only the owning thread touches a vector: no locking.
+// A refill takes every free slot of the thread's attached span at once, shuffles them
+// (Fisher-Yates) and pushes them, so successive allocations land at random offsets -
+// what meshing depends on. Frees of objects of this class push the object back (from
+// any span: recently freed memory is cache-warm), up to a capacity bounded in bytes;
+// a full vector flushes its oldest half back to the spans' bitmaps.
+// Invariant: p[0..n) are distinct free objects of this class whose bitmap bits are
+// set (they count as in use until flushed). Only the owning thread touches a vector.
 #ifndef MH_SHUFFLE_H
 #define MH_SHUFFLE_H
 
@@ -13,33 +14,24 @@
 #include "rng.h"
 #include "span.h"
 
+#define MH_SV_BYTES ((size_t)64 << 10) // cached bytes per class beyond one span's worth
+
 typedef struct mh_sv_s {
-    uintptr_t base;  // span start, 0 when nothing is attached
-    uint32_t size;   // object size
-    uint32_t n;      // cached free slots
+    uint32_t n;      // cached objects
+    uint32_t cap;    // capacity of p (0 in the static empty heap)
     mh_span_t *span; // attached span or NULL
-    uint8_t idx[MH_MAX_OBJS];
+    void **p;
 } mh_sv_t;
 
-MH_INLINE void *mh_sv_pop(mh_sv_t *sv) {
-    return (void *)(sv->base + (uintptr_t)sv->idx[--sv->n] * sv->size);
-}
+MH_INLINE void *mh_sv_pop(mh_sv_t *sv) { return sv->p[--sv->n]; }
 
-MH_INLINE void mh_sv_push(mh_sv_t *sv, unsigned slot) { sv->idx[sv->n++] = (uint8_t)slot; }
+MH_INLINE void mh_sv_push(mh_sv_t *sv, void *obj) { sv->p[sv->n++] = obj; }
 
-// Points the vector at span s with n harvested slots in idx, shuffled.
-MH_INLINE void mh_sv_fill(mh_sv_t *sv, mh_span_t *s, unsigned n, mh_rng_t *rng) {
-    sv->span = s;
-    sv->base = s->start;
-    sv->size = s->obj_size;
-    sv->n = n;
-    mh_rng_shuffle_u8(rng, sv->idx, n);
-}
+// Capacity for class cls: a whole span's slots, and at least MH_SV_BYTES of objects
+// (at most 256 entries).
+uint32_t mh_sv_capacity(unsigned cls);
 
-MH_INLINE void mh_sv_clear(mh_sv_t *sv) {
-    sv->span = NULL;
-    sv->base = 0;
-    sv->n = 0;
-}
+// Pushes the n harvested slots of span s, listed in idx, in random order.
+void mh_sv_fill(mh_sv_t *sv, mh_span_t *s, uint8_t *idx, unsigned n, mh_rng_t *rng);
 
 #endif

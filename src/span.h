@@ -64,6 +64,12 @@ MH_INLINE unsigned mh_span_in_use(mh_span_t *s) {
     return n;
 }
 
+MH_INLINE bool mh_span_is_empty(mh_span_t *s) {
+    uint64_t any = 0;
+    for (unsigned w = 0; w < MH_BITMAP_WORDS; w++) any |= mh_load_relaxed(&s->bits[w]);
+    return any == 0;
+}
+
 // Slot index of p, or -1 when p is not the start of a slot.
 MH_INLINE int mh_span_slot(const mh_span_t *s, uintptr_t p) {
     uint32_t off = (uint32_t)(p - s->start);

@@ -25,7 +25,7 @@ static void count_cached(mh_tlh_t *t, void *arg) {
     mh_stats_t *st = arg;
     st->threads++;
     for (unsigned c = 0; c < MH_NUM_CLASSES; c++) {
-        size_t cached = (size_t)t->sv[c].n * t->sv[c].size;
+        size_t cached = (size_t)t->sv[c].n * mh_classes[c].size;
         st->allocated -= cached < st->allocated ? cached : st->allocated;
     }
 }

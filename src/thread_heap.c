@@ -16,7 +16,7 @@ static mh_tlh_t tlh_empty;
 __thread mh_tlh_t *mh_tlh MH_TLS_IE = &tlh_empty;
 static __thread int tlh_dead MH_TLS_IE; // set after teardown: do not resurrect
 
-static mh_meta_pool_t tlh_pool = MH_META_POOL_INIT(sizeof(mh_tlh_t));
+static mh_meta_pool_t tlh_pool = MH_META_POOL_INIT(sizeof(mh_tlh_t)); // resized at init
 static mh_lock_t list_lock = MH_LOCK_INIT;
 static mh_tlh_t *tlh_list; // guarded by list_lock
 static pthread_key_t tlh_key;
@@ -24,6 +24,9 @@ static int tlh_key_ok;
 
 void mh_tlh_init_key(void);
 void mh_tlh_init_key(void) {
+    size_t slots = 0;
+    for (unsigned c = 0; c < MH_NUM_CLASSES; c++) slots += mh_sv_capacity(c);
+    tlh_pool.obj_size = mh_align_up(sizeof(mh_tlh_t) + slots * sizeof(void *), 64);
     tlh_key_ok = pthread_key_create(&tlh_key, mh_tlh_thread_exit) == 0;
 }
 
@@ -48,6 +51,12 @@ static mh_tlh_t *tlh_create(void) {
     if (mh_init_ensure() != MH_INIT_READY || tlh_dead || !tlh_key_ok) return NULL;
     mh_tlh_t *t = mh_meta_alloc(&tlh_pool);
     if (!t) return NULL;
+    void **storage = t->slots;
+    for (unsigned c = 0; c < MH_NUM_CLASSES; c++) {
+        t->sv[c].p = storage;
+        t->sv[c].cap = mh_sv_capacity(c);
+        storage += t->sv[c].cap;
+    }
     mh_rng_seed(&t->rng);
     list_link(t);
     mh_tlh = t; // before setspecific: if it allocates, it finds this heap
@@ -74,9 +83,9 @@ void *mh_tlh_malloc_slow(size_t size) {
     return mh_sv_pop(sv);
 }
 
-static bool slot_cached(const mh_sv_t *sv, unsigned slot) {
+static bool is_cached(const mh_sv_t *sv, const void *p) {
     for (unsigned i = 0; i < sv->n; i++)
-        if (sv->idx[i] == slot) return true;
+        if (sv->p[i] == p) return true;
     return false;
 }
 
@@ -87,17 +96,15 @@ void mh_tlh_free_slow(void *p, mh_span_t *s, const char *who) {
         return; // never ours (e.g. from ld.so's early allocator): ignore
     }
     if (mh_span_is_small(s)) {
-        mh_tlh_t *t = mh_tlh;
-        if (mh_load_relaxed(&s->owner) != t) {
+        mh_sv_t *sv = &mh_tlh->sv[s->kind];
+        if (mh_span_slot(s, (uintptr_t)p) < 0) mh_gh_corrupt(who, "invalid pointer", p);
+        if (sv->cap == 0) { // no heap (yet, or any more): straight to the bitmap
             mh_gh_free_remote(s, p, who);
             return;
         }
-        int slot = mh_span_slot(s, (uintptr_t)p);
-        mh_sv_t *sv = &t->sv[s->kind];
-        if (slot < 0) mh_gh_corrupt(who, "invalid pointer", p);
-        if (sv->n >= s->objs || (mh_cfg_debug && slot_cached(sv, (unsigned)slot)))
-            mh_gh_corrupt(who, "double free of", p);
-        mh_sv_push(sv, (unsigned)slot);
+        if (mh_cfg_debug && is_cached(sv, p)) mh_gh_corrupt(who, "double free of", p);
+        if (sv->n == sv->cap) mh_gh_flush(sv, sv->cap / 2, who);
+        mh_sv_push(sv, p);
         return;
     }
     if (s->kind == MH_KIND_LARGE) {
@@ -115,9 +122,8 @@ size_t mh_tlh_usable_size(const void *p) {
     return 0;
 }
 
-void mh_tlh_thread_exit(void *heap) {
-    mh_tlh_t *t = heap;
-    for (unsigned c = 0; c < MH_NUM_CLASSES; c++) mh_gh_release(&t->sv[c]);
+static void tlh_destroy(mh_tlh_t *t, bool tolerant) {
+    for (unsigned c = 0; c < MH_NUM_CLASSES; c++) mh_gh_release(&t->sv[c], tolerant);
     mh_lock(&list_lock);
     list_unlink_locked(t);
     mh_unlock(&list_lock);
@@ -127,6 +133,8 @@ void mh_tlh_thread_exit(void *heap) {
     }
     mh_meta_free(&tlh_pool, t);
 }
+
+void mh_tlh_thread_exit(void *heap) { tlh_destroy(heap, false); }
 
 void mh_tlh_for_each(void (*fn)(mh_tlh_t *, void *), void *arg) {
     mh_lock(&list_lock);
@@ -152,7 +160,7 @@ void mh_tlh_fork_child(void) {
     mh_tlh_t *t = tlh_list;
     while (t) {
         mh_tlh_t *next = t->next;
-        if (t != mh_tlh) mh_tlh_thread_exit(t);
+        if (t != mh_tlh) tlh_destroy(t, true);
         t = next;
     }
     if (mh_tlh != &tlh_empty) mh_rng_seed(&mh_tlh->rng);

@@ -20,6 +20,7 @@ typedef struct mh_tlh_s {
     mh_sv_t sv[MH_NUM_CLASSES];
     mh_rng_t rng;
     struct mh_tlh_s *prev, *next; // guarded by the list lock
+    void *slots[];                // the vectors' storage, mh_sv_capacity() per class
 } mh_tlh_t;
 
 extern __thread mh_tlh_t *mh_tlh MH_TLS_IE __attribute__((visibility("hidden")));
@@ -35,16 +36,15 @@ MH_INLINE void *mh_tlh_malloc(size_t size) {
     return mh_tlh_malloc_slow(size);
 }
 
-// A local free pushes the slot back on the owner's vector. owner == this heap implies a
-// small span attached to this thread; n < objs rules out an overflow by double free.
+// A free of a small object pushes it on this thread's vector for its class, whatever
+// span it is in; the slot check rejects interior pointers. A full vector, a large
+// object, a foreign pointer or a thread without a heap take the slow path.
 MH_INLINE void mh_tlh_free(void *p, const char *who) {
     mh_span_t *s = mh_dir_lookup(p);
-    mh_tlh_t *t = mh_tlh;
-    if (MH_LIKELY(s != NULL && mh_load_relaxed(&s->owner) == t)) {
-        int slot = mh_span_slot(s, (uintptr_t)p);
-        mh_sv_t *sv = &t->sv[s->kind];
-        if (MH_LIKELY(slot >= 0 && sv->n < s->objs) && !mh_cfg_debug) {
-            mh_sv_push(sv, (unsigned)slot);
+    if (MH_LIKELY(s != NULL && mh_span_is_small(s))) {
+        mh_sv_t *sv = &mh_tlh->sv[s->kind];
+        if (MH_LIKELY(sv->n < sv->cap && mh_span_slot(s, (uintptr_t)p) >= 0) && !mh_cfg_debug) {
+            mh_sv_push(sv, p);
             return;
         }
     }

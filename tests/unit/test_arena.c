@@ -82,15 +82,16 @@ static void purge_releases_file_pages(void) {
 }
 
 static void big_runs_released_at_free(void) {
-    mh_span_t *s = alloc_pages(1024, 1, false);
-    memset((void *)s->start, 7, 1024 * 4096);
+    enum { PAGES = 9000 }; // above the 32 MiB release-at-free size
+    mh_span_t *s = alloc_pages(PAGES, 1, false);
+    memset((void *)s->start, 7, PAGES * 4096);
     mh_arena_stats_t before, after;
     mh_arena_stats(&before);
     mh_arena_free(s, false);
     mh_arena_stats(&after);
-    if (before.memfd) CHECK(after.file_bytes + 1024 * 4096 <= before.file_bytes);
+    if (before.memfd) CHECK(after.file_bytes + PAGES * 4096 <= before.file_bytes);
     bool zeroed;
-    mh_span_t *again = mh_arena_alloc(1024, 1, false, &zeroed);
+    mh_span_t *again = mh_arena_alloc(PAGES, 1, false, &zeroed);
     CHECK(zeroed);
     CHECK(((char *)again->start)[4096 * 10] == 0);
     mh_arena_free(again, false);
