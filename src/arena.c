@@ -242,7 +242,7 @@ static region_t *add_region(size_t min_bytes) {
     mh_os_no_huge_pages((void *)g->base, g->size);
     mh_os_dump((void *)g->base, g->size, false);
     if (A.next_region < MAX_REGION) A.next_region *= 2;
-    A.nregions++;
+    __atomic_store_n(&A.nregions, A.nregions + 1, __ATOMIC_RELEASE); // mh_arena_contains
     return g;
 }
 
