@@ -25,6 +25,7 @@ typedef struct class_bin_s {
 static class_bin_t bins[MH_NUM_CLASSES];
 
 static void free_tolerant(void *p);
+static void after_clear(mh_span_t *s, unsigned cls, uint32_t gen);
 
 void mh_gh_corrupt(const char *who, const char *what, const void *p) {
     mh_fatal("%s(): %s %p", who, what, p);
@@ -122,11 +123,60 @@ bool mh_gh_refill(mh_sv_t *sv, unsigned cls, struct mh_tlh_s *owner, mh_rng_t *r
     return sv->n != 0;
 }
 
+// Shell sort of object addresses, so objects of one span end up adjacent.
+static void sort_ptrs(void **a, uint32_t n) {
+    static const uint32_t gaps[] = {57, 23, 10, 4, 1};
+    for (unsigned g = 0; g < sizeof gaps / sizeof gaps[0]; g++) {
+        uint32_t gap = gaps[g];
+        for (uint32_t i = gap; i < n; i++) {
+            void *v = a[i];
+            uint32_t j = i;
+            for (; j >= gap && (uintptr_t)a[j - gap] > (uintptr_t)v; j -= gap) a[j] = a[j - gap];
+            a[j] = v;
+        }
+    }
+}
+
+// Clears the slots of objs[0..n), all in span s, with one atomic per bitmap word.
+static void clear_batch(mh_span_t *s, void **objs, uint32_t n, const char *who) {
+    uint64_t mask[MH_BITMAP_WORDS] = {0};
+    unsigned cls = s->kind;
+    uint32_t gen = s->gen;
+    for (uint32_t i = 0; i < n; i++) {
+        int slot = mh_span_slot(s, (uintptr_t)objs[i]);
+        if (slot < 0) mh_gh_corrupt(who, "invalid pointer", objs[i]);
+        uint64_t bit = (uint64_t)1 << (slot & 63);
+        if (mask[slot >> 6] & bit) mh_gh_corrupt(who, "double free of", objs[i]);
+        mask[slot >> 6] |= bit;
+    }
+    for (unsigned w = 0; w < MH_BITMAP_WORDS; w++) {
+        if (!mask[w]) continue;
+        uint64_t old = mh_fetch_and_seqcst(&s->bits[w], ~mask[w]);
+        if ((old & mask[w]) != mask[w]) { // some slot was already free: name it
+            uint64_t bad = mask[w] & ~old;
+            uintptr_t p = s->start + (w * 64 + (unsigned)__builtin_ctzll(bad)) * (uintptr_t)s->obj_size;
+            mh_gh_corrupt(who, "double free of", (void *)p);
+        }
+    }
+    after_clear(s, cls, gen);
+}
+
 void mh_gh_flush(mh_sv_t *sv, uint32_t count, const char *who) {
     if (count > sv->n) count = sv->n;
-    for (uint32_t i = 0; i < count; i++) {
-        void *q = sv->p[i];
-        mh_gh_free_remote(mh_dir_lookup(q), q, who);
+    void *batch[MH_MAX_OBJS];
+    for (uint32_t done = 0; done < count;) {
+        uint32_t n = count - done < MH_MAX_OBJS ? count - done : MH_MAX_OBJS;
+        for (uint32_t i = 0; i < n; i++) batch[i] = sv->p[done + i];
+        sort_ptrs(batch, n);
+        for (uint32_t i = 0; i < n;) {
+            mh_span_t *s = mh_dir_lookup(batch[i]);
+            uintptr_t end = s->start + ((uintptr_t)s->pages << MH_PAGE_SHIFT);
+            uint32_t j = i + 1;
+            while (j < n && (uintptr_t)batch[j] < end) j++;
+            clear_batch(s, batch + i, j - i, who);
+            i = j;
+        }
+        done += n;
     }
     for (uint32_t i = count; i < sv->n; i++) sv->p[i - count] = sv->p[i];
     sv->n -= count;

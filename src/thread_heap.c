@@ -102,7 +102,8 @@ void mh_tlh_free_slow(void *p, mh_span_t *s, const char *who) {
             mh_gh_free_remote(s, p, who);
             return;
         }
-        if (mh_cfg_debug && is_cached(sv, p)) mh_gh_corrupt(who, "double free of", p);
+        if ((sv->n && sv->p[sv->n - 1] == p) || (mh_cfg_debug && is_cached(sv, p)))
+            mh_gh_corrupt(who, "double free of", p);
         if (sv->n == sv->cap) mh_gh_flush(sv, sv->cap / 2, who);
         mh_sv_push(sv, p);
         return;

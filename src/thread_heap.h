@@ -37,13 +37,16 @@ MH_INLINE void *mh_tlh_malloc(size_t size) {
 }
 
 // A free of a small object pushes it on this thread's vector for its class, whatever
-// span it is in; the slot check rejects interior pointers. A full vector, a large
-// object, a foreign pointer or a thread without a heap take the slow path.
+// span it is in; the slot check rejects interior pointers, and freeing the object
+// that was freed last is caught as a double free (other double frees are caught when
+// the vector is flushed to the bitmaps). A full vector, a large object, a foreign
+// pointer or a thread without a heap take the slow path.
 MH_INLINE void mh_tlh_free(void *p, const char *who) {
     mh_span_t *s = mh_dir_lookup(p);
     if (MH_LIKELY(s != NULL && mh_span_is_small(s))) {
         mh_sv_t *sv = &mh_tlh->sv[s->kind];
-        if (MH_LIKELY(sv->n < sv->cap && mh_span_slot(s, (uintptr_t)p) >= 0) && !mh_cfg_debug) {
+        if (MH_LIKELY(sv->n < sv->cap && mh_span_slot(s, (uintptr_t)p) >= 0 &&
+                      (sv->n == 0 || sv->p[sv->n - 1] != p)) && !mh_cfg_debug) {
             mh_sv_push(sv, p);
             return;
         }
