@@ -64,14 +64,27 @@ static void dir_set_range(mh_span_t *s, mh_span_t *value) {
     for (uintptr_t p = s->start; p < span_end(s); p += MH_PAGE_SIZE) dir_set(p, value);
 }
 
+static uint16_t *class_slot(uintptr_t p) {
+    mh_span_t **leaf = mh_dir_top[p >> MH_DIR_TOP_SHIFT];
+    return (uint16_t *)(leaf + MH_DIR_LEAF) + ((p >> MH_PAGE_SHIFT) & (MH_DIR_LEAF - 1));
+}
+
+void mh_arena_set_class(mh_span_t *s, unsigned cls) {
+    uint16_t page = 0;
+    for (uintptr_t p = s->start; p < span_end(s); p += MH_PAGE_SIZE, page++) {
+        uint16_t e = cls == MH_DIR_NO_CLASS ? 0 : (uint16_t)(MH_DIR_SMALL | page << 6 | cls);
+        __atomic_store_n(class_slot(p), e, __ATOMIC_RELAXED);
+    }
+}
+
 // Leaves are published with release so lock-free readers see a mapped leaf.
 static int dir_cover(uintptr_t base, size_t size) {
     for (uintptr_t t = base >> MH_DIR_TOP_SHIFT; t <= (base + size - 1) >> MH_DIR_TOP_SHIFT; t++) {
         if (mh_dir_top[t]) continue;
         void *leaf;
-        int rc = mh_os_map_anon(MH_DIR_LEAF * sizeof(mh_span_t *), &leaf);
+        int rc = mh_os_map_anon(MH_DIR_LEAF_BYTES, &leaf);
         if (rc) return rc;
-        mh_os_no_huge_pages(leaf, MH_DIR_LEAF * sizeof(mh_span_t *));
+        mh_os_no_huge_pages(leaf, MH_DIR_LEAF_BYTES);
         __atomic_store_n(&mh_dir_top[t], (mh_span_t **)leaf, __ATOMIC_RELEASE);
     }
     return 0;
@@ -397,8 +410,12 @@ void mh_arena_free(mh_span_t *s, bool map_all) {
         mh_os_release((void *)s->start, (size_t)s->pages << MH_PAGE_SHIFT,
                       A.regions[s->region].shared);
     mh_lock(&A.lock);
-    if (map_all) dir_set_range(s, NULL);
-    else dir_set(s->start, NULL);
+    if (map_all) {
+        dir_set_range(s, NULL);
+        mh_arena_set_class(s, MH_DIR_NO_CLASS);
+    } else {
+        dir_set(s->start, NULL);
+    }
     A.active_pages -= s->pages;
     s->owner = NULL;
     run_insert(s, !release_now);

@@ -8,7 +8,9 @@
 // A two-level page directory maps any address to the span that owns its page in O(1):
 // top level per GiB of address space, a lazily mapped leaf of span pointers per GiB.
 // Entries are either correct or NULL: small spans set every page, large objects their
-// first page, free runs their first and last page (for coalescing).
+// first page, free runs their first and last page (for coalescing). Each leaf also
+// holds a 16-bit class entry per page (small-span flag, page index in the span, size
+// class), so free() of a small object never has to touch the span descriptor.
 //
 // Free page runs are binned by length, separately dirty (may hold RAM) and clean
 // (punched or never touched, reads as zero). Adjacent free runs of the same state are
@@ -26,7 +28,27 @@
 #define MH_DIR_TOP ((size_t)1 << (47 - MH_DIR_TOP_SHIFT))
 #define MH_DIR_LEAF ((size_t)1 << (MH_DIR_TOP_SHIFT - MH_PAGE_SHIFT))
 
+#define MH_DIR_LEAF_BYTES (MH_DIR_LEAF * (sizeof(mh_span_t *) + sizeof(uint16_t)))
+#define MH_DIR_SMALL 0x8000u
+#define MH_DIR_NO_CLASS 0xffu
+
 extern mh_span_t **mh_dir_top[MH_DIR_TOP];
+
+// The class entry of p's page: 0, or MH_DIR_SMALL | page_in_span << 6 | class.
+MH_INLINE unsigned mh_dir_class(const void *ptr) {
+    uintptr_t p = (uintptr_t)ptr;
+    uintptr_t t = p >> MH_DIR_TOP_SHIFT;
+    if (MH_UNLIKELY(t >= MH_DIR_TOP)) return 0;
+    mh_span_t **leaf = __atomic_load_n(&mh_dir_top[t], __ATOMIC_ACQUIRE); // pairs: leaf publish
+    if (MH_UNLIKELY(!leaf)) return 0;
+    const uint16_t *cls = (const uint16_t *)(leaf + MH_DIR_LEAF);
+    return __atomic_load_n(&cls[(p >> MH_PAGE_SHIFT) & (MH_DIR_LEAF - 1)], __ATOMIC_RELAXED);
+}
+
+// Start of the small span holding p, given p's class entry e.
+MH_INLINE uintptr_t mh_dir_span_start(const void *p, unsigned e) {
+    return ((uintptr_t)p & ~(MH_PAGE_SIZE - 1)) - (((e >> 6) & 15) << MH_PAGE_SHIFT);
+}
 
 MH_INLINE mh_span_t *mh_dir_lookup(const void *ptr) {
     uintptr_t p = (uintptr_t)ptr;
@@ -50,6 +72,8 @@ typedef struct mh_arena_stats_s {
 // map_all: register every page in the directory (small spans) or the first only.
 // *zeroed tells whether the pages are known to read as zero. NULL when out of memory.
 mh_span_t *mh_arena_alloc(size_t pages, size_t align_pages, bool map_all, bool *zeroed);
+// Records (or with MH_DIR_NO_CLASS clears) the class entries of small span s.
+void mh_arena_set_class(mh_span_t *s, unsigned cls);
 // Returns a span's pages to the arena (dirty, or released at once when large).
 void mh_arena_free(mh_span_t *s, bool map_all);
 // Resizes a large span in place; false when the neighbouring pages are not free.

@@ -72,7 +72,10 @@ static mh_span_t *refile(class_bin_t *b, mh_span_t *s) {
 static mh_span_t *new_span(unsigned cls) {
     bool zeroed;
     mh_span_t *s = mh_arena_alloc(mh_classes[cls].pages, 1, true, &zeroed);
-    if (s) mh_span_init_small(s, cls);
+    if (s) {
+        mh_span_init_small(s, cls);
+        mh_arena_set_class(s, cls);
+    }
     return s;
 }
 

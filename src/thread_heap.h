@@ -37,21 +37,26 @@ MH_INLINE void *mh_tlh_malloc(size_t size) {
 }
 
 // A free of a small object pushes it on this thread's vector for its class, whatever
-// span it is in; the slot check rejects interior pointers, and freeing the object
-// that was freed last is caught as a double free (other double frees are caught when
-// the vector is flushed to the bitmaps). A full vector, a large object, a foreign
-// pointer or a thread without a heap take the slow path.
+// span it is in. Only the page's class entry is read (not the span descriptor); the
+// slot check rejects interior pointers, and freeing the object that was freed last
+// is caught as a double free (other double frees are caught when the vector is
+// flushed to the bitmaps). A full vector, a large object, a foreign pointer or a
+// thread without a heap take the slow path.
 MH_INLINE void mh_tlh_free(void *p, const char *who) {
-    mh_span_t *s = mh_dir_lookup(p);
-    if (MH_LIKELY(s != NULL && mh_span_is_small(s))) {
-        mh_sv_t *sv = &mh_tlh->sv[s->kind];
-        if (MH_LIKELY(sv->n < sv->cap && mh_span_slot(s, (uintptr_t)p) >= 0 &&
+    unsigned e = mh_dir_class(p);
+    if (MH_LIKELY(e != 0)) {
+        unsigned cls = e & 63;
+        const mh_class_info_t *c = &mh_classes[cls];
+        uint32_t off = (uint32_t)((uintptr_t)p - mh_dir_span_start(p, e));
+        uint32_t slot = mh_slot_of(off, c->recip);
+        mh_sv_t *sv = &mh_tlh->sv[cls];
+        if (MH_LIKELY(slot * c->size == off && slot < c->objs && sv->n < sv->cap &&
                       (sv->n == 0 || sv->p[sv->n - 1] != p)) && !mh_cfg_debug) {
             mh_sv_push(sv, p);
             return;
         }
     }
-    mh_tlh_free_slow(p, s, who);
+    mh_tlh_free_slow(p, mh_dir_lookup(p), who);
 }
 
 // Usable size of a live object of ours; 0 for NULL or a pointer that is not ours.

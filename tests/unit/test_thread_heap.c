@@ -40,6 +40,23 @@ static void first_offsets_uniform(void) {
     CHECK(chi10 < chi_square_critical(SLOTS - 1));
 }
 
+// The per-page class entries agree with the span descriptors for every class.
+static void class_entries_match_spans(void) {
+    for (unsigned c = 0; c < MH_NUM_CLASSES; c++) {
+        char *p = mh_tlh_malloc(mh_classes[c].size);
+        mh_span_t *s = mh_dir_lookup(p);
+        unsigned e = mh_dir_class(p);
+        CHECK(e & MH_DIR_SMALL);
+        CHECK_EQ(e & 63, c);
+        CHECK(mh_dir_span_start(p, e) == s->start);
+        CHECK(mh_dir_span_start(p + mh_classes[c].size - 1, mh_dir_class(p + mh_classes[c].size - 1)) == s->start);
+        mh_tlh_free(p, "free");
+    }
+    void *big = mh_tlh_malloc(100000);
+    CHECK_EQ(mh_dir_class(big), 0);
+    mh_tlh_free(big, "free");
+}
+
 static void local_reuse(void) {
     void *p = mh_tlh_malloc(100);
     mh_tlh_free(p, "free");
@@ -178,5 +195,5 @@ static void corruption_detected(void) {
     CHECK(!aborts(foreign_free));
 }
 
-TEST_MAIN(T(first_offsets_uniform), T(local_reuse), T(remote_frees_are_reused),
+TEST_MAIN(T(first_offsets_uniform), T(class_entries_match_spans), T(local_reuse), T(remote_frees_are_reused),
           T(thread_exit_returns_everything), T(orphan_allocation), T(corruption_detected))
