@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "alloc.h"
+#include "arena.h"
 #include "harness.h"
 #include "thread_heap.h"
 
@@ -24,6 +25,17 @@ static void calloc_zeroes_reused_memory(void) {
     }
     CHECK(mh_alloc_zeroed(SIZE_MAX / 2, 3) == NULL);
     CHECK(mh_alloc_zeroed((size_t)1 << 62, 1) == NULL);
+}
+
+// calloc of fresh (never touched or punched) pages must not write them.
+static void calloc_leaves_fresh_pages_untouched(void) {
+    mh_arena_stats_t a, b;
+    mh_arena_stats(&a);
+    char *p = mh_alloc_zeroed(1, (size_t)64 << 20);
+    mh_arena_stats(&b);
+    CHECK(p != NULL && p[12345] == 0 && p[(64 << 20) - 1] == 0);
+    if (a.memfd) CHECK(b.file_bytes < a.file_bytes + (1 << 20));
+    mh_tlh_free(p, "free");
 }
 
 static void aligned(void) {
@@ -78,5 +90,5 @@ static void trim_releases(void) {
     CHECK(mh_trim() > 0);
 }
 
-TEST_MAIN(T(calloc_zeroes_reused_memory), T(aligned), T(realloc_preserves),
+TEST_MAIN(T(calloc_zeroes_reused_memory), T(calloc_leaves_fresh_pages_untouched), T(aligned), T(realloc_preserves),
           T(large_grows_in_place), T(trim_releases))
