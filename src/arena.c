@@ -44,6 +44,7 @@ static struct {
     size_t dirty_pages, active_pages;
     uint64_t clock;
     int fork_fd; // memfd copy made in prepare for the child
+    void *info;  // first page of the first shared region (see info.h)
 } A = {.lock = MH_LOCK_INIT, .purge_lock = MH_LOCK_INIT, .fd = -1, .fork_fd = -1};
 
 mh_span_t **mh_dir_top[MH_DIR_TOP];
@@ -254,6 +255,10 @@ static region_t *add_region(size_t min_bytes) {
     }
     mh_os_no_huge_pages((void *)g->base, g->size);
     mh_os_dump((void *)g->base, g->size, false);
+    if (g->shared && !A.info) { // file page 0: the info page meshctl reads
+        __atomic_store_n(&A.info, (void *)g->base, __ATOMIC_RELEASE);
+        g->used = MH_PAGE_SIZE;
+    }
     if (A.next_region < MAX_REGION) A.next_region *= 2;
     __atomic_store_n(&A.nregions, A.nregions + 1, __ATOMIC_RELEASE); // mh_arena_contains
     return g;
@@ -455,6 +460,10 @@ bool mh_arena_resize(mh_span_t *s, size_t new_pages) {
     mh_unlock(&A.lock);
     return ok;
 }
+
+bool mh_arena_in_use(void) { return __atomic_load_n(&A.nregions, __ATOMIC_ACQUIRE) != 0; }
+
+void *mh_arena_info_page(void) { return __atomic_load_n(&A.info, __ATOMIC_ACQUIRE); }
 
 bool mh_arena_contains(const void *ptr) {
     uintptr_t p = (uintptr_t)ptr;

@@ -78,6 +78,10 @@ void mh_arena_set_class(mh_span_t *s, unsigned cls);
 void mh_arena_free(mh_span_t *s, bool map_all);
 // Resizes a large span in place; false when the neighbouring pages are not free.
 bool mh_arena_resize(mh_span_t *s, size_t new_pages);
+// True once the heap holds any memory.
+bool mh_arena_in_use(void);
+// The info page (first page of the heap file), or NULL before the first shared region.
+void *mh_arena_info_page(void);
 // True when p lies inside one of the arena's regions (even if no span owns it).
 bool mh_arena_contains(const void *p);
 // Releases every dirty page; returns the bytes released.

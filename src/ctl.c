@@ -1,36 +1,88 @@
 // ctl.c - mesh_mallctl, mesh_usable_size and mesh_in_bounds (include/mesh.h).
 //
-// A table maps each name to a reader of a size_t statistic or to an action; values are
-// computed on demand, nothing is counted on the fast paths.
+// Names resolve in order: "version", the statistics table, the actions, then every
+// option by its key (read and write; a write takes precedence over file and
+// environment). Values are computed on demand; nothing is counted on fast paths.
 #include "../include/mesh.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <string.h>
 
 #include "alloc.h"
 #include "arena.h"
 #include "common.h"
+#include "options.h"
+#include "settings.h"
 #include "stats.h"
 #include "str.h"
 #include "thread_heap.h"
 
-typedef struct ctl_entry_s {
-    const char *name;
-    size_t offset; // into mh_stats_t, or (size_t)-1 for an action
-} ctl_entry_t;
-
 #define STAT(n, field) {n, offsetof(mh_stats_t, field)}
-static const ctl_entry_t ctl_table[] = {
+static const struct {
+    const char *name;
+    size_t offset;
+} stat_table[] = {
     STAT("stats.allocated", allocated), STAT("stats.active", active),
     STAT("stats.mapped", mapped),       STAT("stats.dirty", dirty),
     STAT("stats.memfd_bytes", memfd_bytes), STAT("stats.resident", resident),
-    STAT("stats.threads", threads),     {"arena.purge", (size_t)-1},
+    STAT("stats.threads", threads),     STAT("stats.meshed_bytes", meshed_bytes),
+    STAT("stats.mesh_count", mesh_count), STAT("stats.meshed_hwm", meshed_hwm),
 };
 
 static int write_out(void *oldp, size_t *oldlenp, const void *val, size_t len) {
     if (!oldp || !oldlenp) return 0;
     if (*oldlenp != len) return EINVAL;
     memcpy(oldp, val, len);
+    return 0;
+}
+
+static int read_stat(size_t offset, void *oldp, size_t *oldlenp, void *newp, size_t newlen) {
+    if (newp || newlen) return EPERM;
+    if (oldlenp && *oldlenp != sizeof(size_t)) return EINVAL;
+    mh_stats_t st;
+    mh_stats_collect(&st);
+    size_t v;
+    memcpy(&v, (const char *)&st + offset, sizeof v);
+    return write_out(oldp, oldlenp, &v, sizeof v);
+}
+
+// mesh.compact runs a full pass now: release free pages (and, once meshing is built,
+// mesh every size class). mesh.scavenge and arena.purge release free pages.
+static int run_action(const char *name, void *oldp, size_t *oldlenp) {
+    if (!mh_streq(name, "mesh.compact") && !mh_streq(name, "mesh.scavenge") &&
+        !mh_streq(name, "arena.purge"))
+        return ENOENT;
+    if (oldlenp && *oldlenp != sizeof(size_t)) return EINVAL;
+    size_t released = mh_trim();
+    return write_out(oldp, oldlenp, &released, sizeof released);
+}
+
+// Options: INT as int64_t, BOOL as bool, ENUM and SIGNAL as const char *.
+static int option_ctl(int id, void *oldp, size_t *oldlenp, void *newp, size_t newlen) {
+    const mh_opt_desc_t *d = &mh_opt_desc[id];
+    size_t size = d->type == MH_OT_INT ? sizeof(int64_t) : d->type == MH_OT_BOOL ? sizeof(bool) : sizeof(const char *);
+    if ((oldlenp && *oldlenp != size) || (newp && newlen != size)) return EINVAL;
+    int64_t cur = mh_opt[id];
+    static char sigbuf[32];
+    if (oldp && oldlenp) {
+        if (d->type == MH_OT_INT) memcpy(oldp, &cur, size);
+        else if (d->type == MH_OT_BOOL) *(bool *)oldp = cur != 0;
+        else if (d->type == MH_OT_ENUM) *(const char **)oldp = d->names[cur];
+        else *(const char **)oldp = mh_signal_name((int)cur, sigbuf, sizeof sigbuf);
+    }
+    if (!newp) return 0;
+    int64_t v;
+    if (d->type == MH_OT_INT) memcpy(&v, newp, size);
+    else if (d->type == MH_OT_BOOL) v = *(bool *)newp;
+    else {
+        char why[160];
+        const char *s = *(const char **)newp;
+        if (!s || mh_opt_parse(id, s, &v, why, sizeof why) != 0) return EINVAL;
+    }
+    if (v < d->min || v > d->max) return EINVAL;
+    mh_opt_set(id, v, (mh_opt_origin_t){MH_SRC_CTL, 0, NULL});
+    mh_settings_publish();
     return 0;
 }
 
@@ -42,20 +94,12 @@ MH_EXPORT int mesh_mallctl(const char *name, void *oldp, size_t *oldlenp, void *
         static const char *const version = MESH_VERSION;
         return write_out(oldp, oldlenp, &version, sizeof version);
     }
-    for (size_t i = 0; i < sizeof ctl_table / sizeof ctl_table[0]; i++) {
-        if (!mh_streq(name, ctl_table[i].name)) continue;
-        if (ctl_table[i].offset == (size_t)-1) {
-            size_t released = mh_trim();
-            return write_out(oldp, oldlenp, &released, sizeof released);
-        }
-        if (newp || newlen) return EPERM;
-        mh_stats_t st;
-        mh_stats_collect(&st);
-        size_t v;
-        memcpy(&v, (const char *)&st + ctl_table[i].offset, sizeof v);
-        return write_out(oldp, oldlenp, &v, sizeof v);
-    }
-    return ENOENT;
+    for (size_t i = 0; i < sizeof stat_table / sizeof stat_table[0]; i++)
+        if (mh_streq(name, stat_table[i].name))
+            return read_stat(stat_table[i].offset, oldp, oldlenp, newp, newlen);
+    int id = mh_opt_find(name);
+    if (id >= 0) return option_ctl(id, oldp, oldlenp, newp, newlen);
+    return run_action(name, oldp, oldlenp);
 }
 
 MH_EXPORT size_t mesh_usable_size(void *ptr) { return mh_tlh_usable_size(ptr); }

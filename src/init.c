@@ -13,6 +13,7 @@
 #include "arena.h"
 #include "atomic.h"
 #include "global_heap.h"
+#include "settings.h"
 #include "size_class.h"
 #include "thread_heap.h"
 
@@ -67,4 +68,11 @@ int mh_init_ensure(void) {
 
 // Initialise at load time too, so the first allocation of a program does not pay for
 // it; the lazy path above still covers callers that run before this constructor.
-__attribute__((constructor)) static void mh_init_at_load(void) { (void)mh_init_ensure(); }
+// The configuration is read from here on, at the next allocation slow path - or now,
+// when the program allocated before this constructor ran (C++ static init, another
+// library's constructor) and might not reach a slow path again soon.
+__attribute__((constructor)) static void mh_init_at_load(void) {
+    (void)mh_init_ensure();
+    mh_settings_allow();
+    if (mh_arena_in_use()) mh_settings_service();
+}

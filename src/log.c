@@ -12,10 +12,12 @@
 
 #include "str.h"
 
-void mh_log_write(const char *s, size_t n) {
+void mh_log_write(const char *s, size_t n) { mh_log_write_fd(2, s, n); }
+
+void mh_log_write_fd(int fd, const char *s, size_t n) {
     int saved = errno;
     while (n > 0) {
-        ssize_t w = write(2, s, n);
+        ssize_t w = write(fd, s, n);
         if (w < 0 && errno == EINTR) continue;
         if (w <= 0) break;
         s += w;

@@ -8,6 +8,7 @@
 #include "common.h"
 
 void mh_log_write(const char *s, size_t n);
+void mh_log_write_fd(int fd, const char *s, size_t n);
 void mh_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 _Noreturn void mh_fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2))) MH_COLD;
 

@@ -2,30 +2,43 @@
 #include "stats.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <fcntl.h>
 #include <unistd.h>
 
 #include "arena.h"
+#include "info.h"
 #include "log.h"
 #include "str.h"
 #include "thread_heap.h"
 
 static void count_span(mh_span_t *s, void *arg) {
     mh_stats_t *st = arg;
-    if (mh_span_is_small(s)) {
-        st->allocated += (size_t)mh_span_in_use(s) * s->obj_size;
-        st->small_spans++;
-    } else {
-        st->allocated += (size_t)s->pages << MH_PAGE_SHIFT;
+    if (!mh_span_is_small(s)) {
+        st->large_bytes += (size_t)s->pages << MH_PAGE_SHIFT;
         st->large_objects++;
+        return;
     }
+    mh_class_stats_t *c = &st->cls[s->kind];
+    unsigned used = mh_span_in_use(s);
+    st->allocated += (size_t)used * s->obj_size;
+    st->small_spans++;
+    c->spans++;
+    c->in_use += used;
+    c->occupancy[used * 10 / (s->objs + 1u)]++;
+    if (mh_load_relaxed(&s->owner)) c->attached++;
+    else if (s->list == MH_LIST_PARTIAL) c->partial++;
+    else if (s->list == MH_LIST_EMPTY) c->empty++;
+    else c->full++;
 }
 
 static void count_cached(mh_tlh_t *t, void *arg) {
     mh_stats_t *st = arg;
     st->threads++;
     for (unsigned c = 0; c < MH_NUM_CLASSES; c++) {
-        size_t cached = (size_t)t->sv[c].n * mh_classes[c].size;
+        size_t n = t->sv[c].n;
+        st->cls[c].in_use -= n < st->cls[c].in_use ? n : st->cls[c].in_use;
+        size_t cached = n * mh_classes[c].size;
         st->allocated -= cached < st->allocated ? cached : st->allocated;
     }
 }
@@ -61,6 +74,7 @@ void mh_stats_collect(mh_stats_t *st) {
     *st = (mh_stats_t){0};
     mh_arena_for_each_span(count_span, st);
     mh_tlh_for_each(count_cached, st);
+    st->allocated += st->large_bytes;
     mh_arena_stats_t a;
     mh_arena_stats(&a);
     st->active = a.active;
@@ -70,23 +84,60 @@ void mh_stats_collect(mh_stats_t *st) {
     st->memfd = a.memfd;
     st->regions = a.regions;
     st->resident = read_pss();
+    mh_info_t *info = mh_arena_info_page();
+    if (info) {
+        st->mesh_count = mh_load_relaxed(&info->mesh_count);
+        st->meshed_bytes = mh_load_relaxed(&info->meshed_bytes);
+        st->meshed_hwm = mh_load_relaxed(&info->meshed_hwm);
+    }
 }
 
-void mh_stats_print(void) {
+static int out_fd = 2;
+
+static void emit(char *buf, size_t *n, size_t cap, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static void emit(char *buf, size_t *n, size_t cap, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    if (*n + 200 > cap) { // flush before the buffer could overflow
+        mh_log_write_fd(out_fd, buf, *n);
+        *n = 0;
+    }
+    *n += mh_vsnprintf(buf + *n, cap - *n, fmt, ap);
+    va_end(ap);
+}
+
+static void print_classes(const mh_stats_t *st, char *buf, size_t *n, size_t cap) {
+    emit(buf, n, cap, "  per size class (spans by occupancy: 0-10%% ... 90-100%%)\n");
+    emit(buf, n, cap, "  %6s %6s %9s %5s %5s %5s %5s %6s  %s\n", "size", "spans", "in use",
+         "part", "full", "empty", "attch", "alias", "occupancy histogram");
+    for (unsigned c = 0; c < MH_NUM_CLASSES; c++) {
+        const mh_class_stats_t *k = &st->cls[c];
+        if (!k->spans) continue;
+        emit(buf, n, cap, "  %6u %6zu %9zu %5zu %5zu %5zu %5zu %6u ", mh_classes[c].size, k->spans,
+             k->in_use, k->partial, k->full, k->empty, k->attached, 0u);
+        for (int b = 0; b < 10; b++) emit(buf, n, cap, " %zu", k->occupancy[b]);
+        emit(buf, n, cap, "\n");
+    }
+}
+
+void mh_stats_print(int level, int fd) {
+    out_fd = fd;
     mh_stats_t st;
     mh_stats_collect(&st);
-    char buf[1024];
-    size_t n = mh_snprintf(buf, sizeof buf,
-        "libmesh heap statistics\n"
-        "  allocated bytes  = %zu  (objects in use; %zu small spans, %zu large objects)\n"
-        "  active bytes     = %zu  (pages of live spans and large objects)\n"
-        "  dirty bytes      = %zu  (free pages not yet returned to the system)\n"
-        "  mapped bytes     = %zu  (address space in %zu regions, %s)\n"
-        "  heap file bytes  = %zu  (physical pages the memfd holds)\n"
-        "  resident PSS     = %zu  (whole process, /proc/self/smaps_rollup)\n"
-        "  threads          = %zu\n",
-        st.allocated, st.small_spans, st.large_objects, st.active, st.dirty, st.mapped,
-        st.regions, st.memfd ? "memfd" : "private memory", st.memfd_bytes, st.resident,
-        st.threads);
-    mh_log_write(buf, n);
+    char buf[2048];
+    size_t n = 0, cap = sizeof buf;
+    emit(buf, &n, cap, "libmesh heap statistics (pid %d)\n", (int)getpid());
+    emit(buf, &n, cap, "  allocated bytes  = %zu  (objects in use; %zu small spans, %zu large objects)\n",
+         st.allocated, st.small_spans, st.large_objects);
+    emit(buf, &n, cap, "  active bytes     = %zu  (pages of live spans and large objects)\n", st.active);
+    emit(buf, &n, cap, "  dirty bytes      = %zu  (free pages not yet returned to the system)\n", st.dirty);
+    emit(buf, &n, cap, "  mapped bytes     = %zu  (address space in %zu regions, %s)\n", st.mapped,
+         st.regions, st.memfd ? "memfd" : "private memory");
+    emit(buf, &n, cap, "  heap file bytes  = %zu  (physical pages the memfd holds)\n", st.memfd_bytes);
+    emit(buf, &n, cap, "  resident PSS     = %zu  (whole process, /proc/self/smaps_rollup)\n", st.resident);
+    emit(buf, &n, cap, "  mesh count       = %zu\n", st.mesh_count);
+    emit(buf, &n, cap, "  meshed bytes     = %zu  (high-water mark %zu)\n", st.meshed_bytes, st.meshed_hwm);
+    emit(buf, &n, cap, "  threads          = %zu\n", st.threads);
+    if (level >= 2) print_classes(&st, buf, &n, cap);
+    mh_log_write_fd(fd, buf, n);
 }

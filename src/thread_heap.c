@@ -10,6 +10,7 @@
 #include "init.h"
 #include "lock.h"
 #include "meta_heap.h"
+#include "settings.h"
 
 // The static heap every thread starts with: all vectors empty, never written.
 static mh_tlh_t tlh_empty;
@@ -65,6 +66,7 @@ static mh_tlh_t *tlh_create(void) {
 }
 
 void *mh_tlh_malloc_slow(size_t size) {
+    if (MH_UNLIKELY(mh_load_relaxed(&mh_settings_pending))) mh_settings_service();
     if (size > MH_SMALL_MAX) {
         if (size > PTRDIFF_MAX) return NULL;
         (void)mh_init_ensure();
@@ -91,6 +93,7 @@ static bool is_cached(const mh_sv_t *sv, const void *p) {
 
 void mh_tlh_free_slow(void *p, mh_span_t *s, const char *who) {
     if (!p) return;
+    if (MH_UNLIKELY(mh_load_relaxed(&mh_settings_pending))) mh_settings_service();
     if (!s) {
         if (mh_arena_contains(p)) mh_gh_corrupt(who, "invalid pointer", p);
         return; // never ours (e.g. from ld.so's early allocator): ignore

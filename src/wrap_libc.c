@@ -105,7 +105,7 @@ MH_EXPORT int mallopt(int param, int value) {
     return 1; // accepted and ignored: libmesh has no glibc tunables
 }
 
-MH_EXPORT void malloc_stats(void) { mh_stats_print(); }
+MH_EXPORT void malloc_stats(void) { mh_stats_print(2, 2); }
 
 static size_t clamp_int(size_t v) { return v > (size_t)0x7fffffff ? 0x7fffffff : v; }
 

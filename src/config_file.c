@@ -1,0 +1,181 @@
+// config_file.c - /etc/mesh.conf reader (see config_file.h).
+#define _GNU_SOURCE
+#include "config_file.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libconfig.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "str.h"
+
+typedef struct reporter_s {
+    const char *name;
+    mh_report_fn report;
+    void *ctx;
+    int problems;
+} reporter_t;
+
+static void problem(reporter_t *r, int line, const char *fmt, const char *a, const char *b) {
+    char msg[512];
+    size_t n = line > 0 ? mh_snprintf(msg, sizeof msg, "%s:%d: ", r->name, line)
+                        : mh_snprintf(msg, sizeof msg, "%s: ", r->name);
+    mh_snprintf(msg + n, sizeof msg - n, fmt, a, b);
+    r->problems++;
+    if (r->problems <= MH_CONFIG_MAX_ERRORS) r->report(r->ctx, msg);
+    else if (r->problems == MH_CONFIG_MAX_ERRORS + 1) {
+        mh_snprintf(msg, sizeof msg, "%s: further problems not shown", r->name);
+        r->report(r->ctx, msg);
+    }
+}
+
+// ---- values ----------------------------------------------------------------------
+
+static int setting_value(config_setting_t *s, int id, int64_t *out, char *why, size_t n) {
+    int type = config_setting_type(s);
+    switch (mh_opt_desc[id].type) {
+    case MH_OT_INT:
+        if (type == CONFIG_TYPE_INT || type == CONFIG_TYPE_INT64) {
+            *out = config_setting_get_int64(s);
+            if (*out >= mh_opt_desc[id].min && *out <= mh_opt_desc[id].max) return 0;
+        }
+        break;
+    case MH_OT_BOOL:
+        if (type == CONFIG_TYPE_BOOL) return *out = config_setting_get_bool(s), 0;
+        break;
+    default: // ENUM and SIGNAL are strings
+        if (type == CONFIG_TYPE_STRING)
+            return mh_opt_parse(id, config_setting_get_string(s), out, why, n);
+        break;
+    }
+    size_t len = mh_snprintf(why, n, "expected ");
+    mh_opt_expect(id, why + len, n > len ? n - len : 0);
+    return -1;
+}
+
+static void apply_setting(reporter_t *r, config_setting_t *s, const char *group) {
+    char key[160];
+    const char *name = config_setting_name(s);
+    int line = (int)config_setting_source_line(s);
+    mh_snprintf(key, sizeof key, "%s%s%s", group ? group : "", group ? "." : "", name ? name : "?");
+    int id = mh_opt_find(key);
+    if (id < 0) {
+        problem(r, line, "unknown option '%s'%s", key, "; ignored");
+        return;
+    }
+    int64_t v;
+    char why[200];
+    if (setting_value(s, id, &v, why, sizeof why) != 0) {
+        problem(r, line, "%s: %s; ignored", key, why);
+        return;
+    }
+    mh_opt_set(id, v, (mh_opt_origin_t){MH_SRC_FILE, line, NULL});
+}
+
+static void apply_root(reporter_t *r, config_t *cfg) {
+    config_setting_t *root = config_root_setting(cfg);
+    for (int i = 0; i < config_setting_length(root); i++) {
+        config_setting_t *s = config_setting_get_elem(root, (unsigned)i);
+        if (config_setting_type(s) != CONFIG_TYPE_GROUP) {
+            apply_setting(r, s, NULL);
+            continue;
+        }
+        for (int j = 0; j < config_setting_length(s); j++)
+            apply_setting(r, config_setting_get_elem(s, (unsigned)j), config_setting_name(s));
+    }
+}
+
+// ---- parsing with recovery -----------------------------------------------------------
+
+// Blanks line `line` (1-based) of buf so a retry skips it; false if there is none.
+static int blank_line(char *buf, int line) {
+    char *p = buf;
+    for (int l = 1; l < line && *p; p++)
+        if (*p == '\n') l++;
+    if (!*p) return 0;
+    for (; *p && *p != '\n'; p++) *p = ' ';
+    return 1;
+}
+
+static void blank_binary(reporter_t *r, char *buf, size_t len) {
+    int line = 1, reported = 0;
+    size_t start = 0;
+    for (size_t i = 0; i <= len; i++) {
+        if (i < len && buf[i] != '\n') continue;
+        int bad = 0;
+        for (size_t k = start; k < i; k++) bad |= buf[k] == 0;
+        if (bad) {
+            for (size_t k = start; k < i; k++) buf[k] = ' ';
+            if (!reported++) problem(r, line, "binary data in the file%s%s", "; line skipped", "");
+        }
+        line++;
+        start = i + 1;
+    }
+}
+
+int mh_config_parse_buffer(const char *name, char *buf, size_t len, mh_report_fn report,
+                           void *ctx) {
+    reporter_t r = {name, report, ctx, 0};
+    buf[len] = 0;
+    blank_binary(&r, buf, len);
+    config_t cfg;
+    for (int attempt = 0; attempt < 64; attempt++) {
+        config_init(&cfg);
+        if (config_read_string(&cfg, buf)) {
+            apply_root(&r, &cfg);
+            config_destroy(&cfg);
+            return r.problems;
+        }
+        int line = config_error_line(&cfg);
+        char text[160];
+        mh_snprintf(text, sizeof text, "%s", config_error_text(&cfg) ? config_error_text(&cfg) : "error");
+        config_destroy(&cfg);
+        problem(&r, line, "%s; line skipped%s", text, "");
+        if (line <= 0 || !blank_line(buf, line)) break;
+    }
+    problem(&r, 0, "cannot be parsed; using defaults%s%s", "", "");
+    return r.problems;
+}
+
+// ---- files ---------------------------------------------------------------------------
+
+static int trusted(const struct stat *st) {
+    return st->st_uid == 0 && !(st->st_mode & (S_IWGRP | S_IWOTH));
+}
+
+int mh_config_read_file(const char *path, int missing_ok, int secure, mh_report_fn report,
+                        void *ctx) {
+    reporter_t r = {path, report, ctx, 0};
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    if (fd < 0) {
+        if (!(missing_ok && errno == ENOENT)) problem(&r, 0, "cannot open: %s%s", strerror(errno), "");
+        return r.problems;
+    }
+    struct stat st;
+    char size[32];
+    if (fstat(fd, &st) != 0 || S_ISDIR(st.st_mode) || !S_ISREG(st.st_mode)) {
+        problem(&r, 0, "%s; using defaults%s", S_ISDIR(st.st_mode) ? "is a directory" : "is not a regular file", "");
+    } else if (secure && !trusted(&st)) {
+        problem(&r, 0, "ignored in a privileged program: not owned by root or writable by others%s%s", "", "");
+    } else if ((size_t)st.st_size > MH_CONFIG_MAX_BYTES) {
+        mh_snprintf(size, sizeof size, "%lld", (long long)st.st_size);
+        problem(&r, 0, "too large (%s bytes, the limit is 1 MiB); using defaults%s", size, "");
+    } else {
+        char *buf = malloc((size_t)st.st_size + 1);
+        size_t got = 0;
+        while (buf && got < (size_t)st.st_size) {
+            ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
+            if (n < 0 && errno == EINTR) continue;
+            if (n <= 0) break;
+            got += (size_t)n;
+        }
+        if (!buf) problem(&r, 0, "out of memory reading it; using defaults%s%s", "", "");
+        else r.problems += mh_config_parse_buffer(path, buf, got, report, ctx);
+        free(buf);
+    }
+    close(fd);
+    return r.problems;
+}

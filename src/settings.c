@@ -1,0 +1,141 @@
+// settings.c - process-wide configuration effects (see settings.h).
+#define _GNU_SOURCE
+#include "settings.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/auxv.h>
+#include <sys/prctl.h>
+
+#include "arena.h"
+#include "checks.h"
+#include "config_file.h"
+#include "info.h"
+#include "log.h"
+#include "options.h"
+#include "stats.h"
+#include "str.h"
+
+#ifndef MESH_DEFAULT_CONF
+#define MESH_DEFAULT_CONF "/etc/mesh.conf"
+#endif
+
+extern char **environ;
+
+enum { LOAD_BLOCKED = 0, LOAD_ALLOWED, LOAD_RUNNING, LOAD_DONE };
+static _Atomic int load_state;
+_Atomic int mh_settings_pending;          // bit 0: load, bit 1: stats dump, bit 2: publish
+static volatile sig_atomic_t stats_requested;
+static char conf_path[256] = MESH_DEFAULT_CONF;
+static int exit_stats_fd = 2; // a copy of stderr: programs often close fd 2 at exit
+
+static void report_warn(void *ctx, const char *line) {
+    (void)ctx;
+    mh_warn("%s", line);
+}
+
+const char *mh_settings_conf_path(void) { return conf_path; }
+
+static void stats_signal_handler(int sig) {
+    (void)sig;
+    stats_requested = 1; // the dump runs later, outside the handler
+    mh_store_relaxed(&mh_settings_pending, mh_load_relaxed(&mh_settings_pending) | 2);
+}
+
+static void install_stats_signal(int signo) {
+    struct sigaction old, sa;
+    if (sigaction(signo, NULL, &old) != 0) return;
+    char name[32];
+    if (old.sa_handler != SIG_DFL && old.sa_handler != SIG_IGN) {
+        mh_warn("stats.signal %s: the program already handles this signal; not installed",
+                mh_signal_name(signo, name, sizeof name));
+        return;
+    }
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = stats_signal_handler;
+    sa.sa_flags = SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    sigaction(signo, &sa, NULL);
+}
+
+static void print_verbose(void) {
+    for (int id = 0; id < MH_OPT_COUNT; id++) {
+        char val[64], from[300];
+        mh_opt_format(id, mh_opt[id], val, sizeof val);
+        mh_opt_format_origin(id, conf_path, from, sizeof from);
+        mh_warn("option %s = %s  # %s", mh_opt_desc[id].key, val, from);
+    }
+}
+
+static void apply_effects(void) {
+    char msg[512];
+    if (mh_opt[MH_OPT_thp] != MH_THP_OFF && mh_check_thp("", msg, sizeof msg)) mh_warn("%s", msg);
+    if (mh_opt[MH_OPT_thp] == MH_THP_DISABLE) prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0);
+    if (mh_opt[MH_OPT_stats_signal]) install_stats_signal((int)mh_opt[MH_OPT_stats_signal]);
+    if (mh_opt[MH_OPT_verbose]) print_verbose();
+    if (mh_opt[MH_OPT_stats_at_exit] > 0) {
+        int fd = fcntl(2, F_DUPFD_CLOEXEC, 100);
+        if (fd >= 0) exit_stats_fd = fd;
+    }
+}
+
+static void load(void) {
+    int secure = getauxval(AT_SECURE) != 0;
+    int missing_ok = 1;
+    if (!secure) { // MESH_CONF and MESH_* are ignored in setuid/setgid/capability programs
+        const char *alt = getenv("MESH_CONF");
+        if (alt && *alt) {
+            mh_snprintf(conf_path, sizeof conf_path, "%s", alt);
+            missing_ok = 0;
+        }
+    }
+    mh_config_read_file(conf_path, missing_ok, secure, report_warn, NULL);
+    if (!secure) mh_opt_apply_env(environ, report_warn, NULL);
+    apply_effects();
+}
+
+void mh_settings_publish(void) {
+    mh_info_t *info = mh_arena_info_page();
+    if (!info) {
+        mh_store_relaxed(&mh_settings_pending, mh_load_relaxed(&mh_settings_pending) | 4);
+        return;
+    }
+    info->nopts = MH_OPT_COUNT;
+    for (int id = 0; id < MH_OPT_COUNT && id < MH_INFO_MAX_OPTS; id++) {
+        info->options[id] = mh_opt[id];
+        info->sources[id] = (uint8_t)mh_opt_origin[id].src;
+    }
+    mh_snprintf(info->conf_path, sizeof info->conf_path, "%s", conf_path);
+    memcpy(info->magic, MH_INFO_MAGIC, sizeof MH_INFO_MAGIC);
+}
+
+void mh_settings_allow(void) {
+    int expected = LOAD_BLOCKED;
+    atomic_compare_exchange_strong(&load_state, &expected, LOAD_ALLOWED);
+    mh_store_relaxed(&mh_settings_pending, mh_load_relaxed(&mh_settings_pending) | 1);
+}
+
+void mh_settings_service(void) {
+    int expected = LOAD_ALLOWED;
+    if (atomic_compare_exchange_strong(&load_state, &expected, LOAD_RUNNING)) {
+        load();
+        mh_store_release(&load_state, LOAD_DONE);
+        mh_settings_publish();
+        atomic_fetch_and(&mh_settings_pending, ~1);
+    }
+    if (mh_load_acquire(&load_state) != LOAD_DONE) return;
+    int pending = atomic_exchange(&mh_settings_pending, 0);
+    if (pending & 4) mh_settings_publish();
+    if ((pending & 2) || stats_requested) {
+        stats_requested = 0;
+        mh_stats_print(2, 2);
+    }
+}
+
+// Statistics at normal exit (a program that ends with _exit prints nothing).
+__attribute__((destructor)) static void print_stats_at_exit(void) {
+    if (mh_load_acquire(&load_state) == LOAD_DONE && mh_opt[MH_OPT_stats_at_exit] > 0)
+        mh_stats_print((int)mh_opt[MH_OPT_stats_at_exit], exit_stats_fd);
+}
