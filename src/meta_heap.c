@@ -18,9 +18,12 @@ static int refill_chunk(mh_meta_pool_t *pool) {
     return 0;
 }
 
-void *mh_meta_alloc(mh_meta_pool_t *pool) {
+void *mh_meta_alloc(mh_meta_pool_t *pool) { return mh_meta_alloc_head(pool, pool->obj_size); }
+
+void *mh_meta_alloc_head(mh_meta_pool_t *pool, size_t zero_bytes) {
     mh_lock(&pool->lock);
     void *p = pool->free;
+    bool fresh = p == NULL; // never handed out: still zero from mmap
     if (p) {
         pool->free = pool->free->next;
     } else {
@@ -33,7 +36,7 @@ void *mh_meta_alloc(mh_meta_pool_t *pool) {
     }
     pool->live++;
     mh_unlock(&pool->lock);
-    memset(p, 0, pool->obj_size);
+    if (!fresh) memset(p, 0, zero_bytes < pool->obj_size ? zero_bytes : pool->obj_size);
     return p;
 }
 

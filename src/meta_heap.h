@@ -26,6 +26,9 @@ typedef struct mh_meta_pool_s {
 
 // Returns zeroed memory of the pool's object size, or NULL if the OS refuses.
 void *mh_meta_alloc(mh_meta_pool_t *pool);
+// Same, but only the first zero_bytes are guaranteed zero: large objects whose tail
+// is scratch space (thread vectors) then touch no page they do not use.
+void *mh_meta_alloc_head(mh_meta_pool_t *pool, size_t zero_bytes);
 void mh_meta_free(mh_meta_pool_t *pool, void *p);
 void mh_meta_fork_child(mh_meta_pool_t *pool);
 

@@ -50,7 +50,7 @@ static void list_unlink_locked(mh_tlh_t *t) {
 // the thread's teardown, or when metadata memory is exhausted.
 static mh_tlh_t *tlh_create(void) {
     if (mh_init_ensure() != MH_INIT_READY || tlh_dead || !tlh_key_ok) return NULL;
-    mh_tlh_t *t = mh_meta_alloc(&tlh_pool);
+    mh_tlh_t *t = mh_meta_alloc_head(&tlh_pool, sizeof(mh_tlh_t)); // slots[] need no zeroing
     if (!t) return NULL;
     void **storage = t->slots;
     for (unsigned c = 0; c < MH_NUM_CLASSES; c++) {
