@@ -20,12 +20,23 @@ extern "C" {
 /* Reads and/or writes a named value, jemalloc mallctl style.
  *   oldp/oldlenp: where to store the current value and its size (both NULL to skip);
  *   newp/newlen:  a new value, or NULL/0.
- * Returns 0, or an errno value: ENOENT (unknown name), EINVAL (wrong size),
- * EPERM (read-only name written).
- * Names: "version" (const char *), "stats.allocated", "stats.active", "stats.mapped",
- * "stats.dirty", "stats.memfd_bytes", "stats.resident" (this process's PSS),
- * "stats.threads" (all size_t), and the action "arena.purge" (releases every free
- * dirty page; optional size_t output: bytes released). */
+ * Returns 0, or an errno value: ENOENT (unknown name), EINVAL (wrong size or value),
+ * EPERM (a read-only name written).
+ *
+ * Statistics (size_t, read-only): "stats.allocated" (bytes in objects in use),
+ * "stats.active" (pages of live spans), "stats.resident" (this process's PSS),
+ * "stats.mapped", "stats.dirty", "stats.memfd_bytes" (physical bytes of the heap
+ * file), "stats.threads", "stats.meshed_bytes", "stats.meshed_hwm",
+ * "stats.mesh_count", "stats.mesh_pause_p50_ns", "stats.mesh_pause_p99_ns",
+ * "stats.mesh_pause_max_ns", "stats.mesh_aliases".
+ * Actions (optional size_t output: bytes released): "mesh.compact" (mesh every size
+ * class now, then release free pages), "mesh.scavenge" and "arena.purge" (release
+ * free pages).
+ * Options, read and write, by their /etc/mesh.conf key (see mesh.conf(5) or
+ * `meshctl config doc`): integers as int64_t (e.g. "mesh.period_ms"), booleans as
+ * bool (e.g. "log.verbose"), names as const char * (e.g. "checks.thp",
+ * "stats.signal"). A write takes precedence over the file and the environment.
+ * "version" (const char *). */
 int mesh_mallctl(const char *name, void *oldp, size_t *oldlenp, void *newp, size_t newlen);
 
 /* Usable size of an object allocated by libmesh, 0 for any other pointer. */

@@ -7,6 +7,8 @@
 #include "arena.h"
 #include "global_heap.h"
 #include "init.h"
+#include "mesh.h"
+#include "options.h"
 #include "thread_heap.h"
 
 void *mh_alloc_zeroed(size_t n, size_t size) {
@@ -82,5 +84,6 @@ void *mh_realloc(void *p, size_t size, const char *who) {
 
 size_t mh_trim(void) {
     if (mh_init_ensure() != MH_INIT_READY) return 0;
+    if (mh_opt[MH_OPT_period_ms] > 0) mh_mesh_compact(); // meshing off means off here too
     return mh_arena_purge_all();
 }

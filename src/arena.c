@@ -7,6 +7,8 @@
 #include "meta_heap.h"
 #include "os.h"
 
+#include <errno.h>
+
 #define MAX_REGIONS 256
 #define FIRST_REGION ((size_t)256 << 20)
 #define MAX_REGION ((size_t)64 << 30)
@@ -245,7 +247,7 @@ static region_t *add_region(size_t min_bytes) {
     if (A.nregions == MAX_REGIONS) return NULL;
     if (!A.fd_tried) open_memfd();
     if (!A.next_region) A.next_region = FIRST_REGION;
-    size_t need = mh_align_up(min_bytes, (size_t)2 << 20);
+    size_t need = mh_align_up(min_bytes + MH_PAGE_SIZE, (size_t)2 << 20); // + the info page
     size_t size = A.next_region > need ? A.next_region : need;
     region_t *g = &A.regions[A.nregions];
     if (map_region(size, g) != 0 && (size == need || map_region(need, g) != 0)) return NULL;
@@ -284,6 +286,7 @@ static mh_span_t *tail_take(size_t pages) {
             run_insert(rest, false);
         }
         g = ng;
+        if (g->size - g->used < bytes) return NULL;
     }
     mh_span_t *s = mh_meta_alloc(&span_pool);
     if (!s) return NULL;
@@ -291,7 +294,7 @@ static mh_span_t *tail_take(size_t pages) {
     s->pages = (uint32_t)pages;
     s->region = (uint32_t)(g - A.regions);
     g->used += bytes;
-    while (g->dump_mark < g->used) { // include the newly used part in core dumps
+    while (g->dump_mark < g->used && g->dump_mark < g->size) { // core dumps: the used part
         size_t step = g->size - g->dump_mark < DUMP_STEP ? g->size - g->dump_mark : DUMP_STEP;
         mh_os_dump((void *)(g->base + g->dump_mark), step, true);
         g->dump_mark += step;
@@ -473,6 +476,39 @@ bool mh_arena_contains(const void *ptr) {
     return false;
 }
 
+// ---- meshing support -------------------------------------------------------------
+
+static const region_t *region_of(uintptr_t p) {
+    for (unsigned i = 0; i < A.nregions; i++)
+        if (p >= A.regions[i].base && p < A.regions[i].base + A.regions[i].size) return &A.regions[i];
+    return NULL;
+}
+
+bool mh_arena_meshable(const mh_span_t *s) {
+    return A.regions[s->region].shared && fd_still_ours();
+}
+
+int mh_arena_remap(uintptr_t va, size_t len, uintptr_t target) {
+    const region_t *g = region_of(target);
+    if (!g || !g->shared || A.fd < 0) return EINVAL;
+    void *p;
+    int rc = mh_os_map_file((void *)va, len, A.fd, g->file_off + (target - g->base), &p);
+    if (rc == 0) mh_os_no_huge_pages((void *)va, len);
+    return rc;
+}
+
+int mh_arena_punch(const mh_span_t *s) {
+    const region_t *g = &A.regions[s->region];
+    if (!g->shared || !fd_still_ours()) return EBADF;
+    return mh_os_punch(A.fd, g->file_off + (s->start - g->base), (uint64_t)s->pages << MH_PAGE_SHIFT);
+}
+
+void mh_arena_dir_point(const mh_span_t *s, mh_span_t *value) {
+    for (uintptr_t p = s->start; p < span_end(s); p += MH_PAGE_SIZE) dir_set(p, value);
+}
+
+unsigned mh_arena_regions(void) { return __atomic_load_n(&A.nregions, __ATOMIC_ACQUIRE); }
+
 // ---- stats and walking -------------------------------------------------------------
 
 void mh_arena_stats(mh_arena_stats_t *out) {
@@ -520,6 +556,24 @@ static void copy_span_via_mapping(mh_span_t *s, void *arg) {
                    g->file_off + (s->start - g->base));
 }
 
+// Fork child: points every alias back at its leader's pages in the new file.
+static void remap_aliases(void) {
+    for (unsigned i = 0; i < A.nregions; i++) {
+        region_t *g = &A.regions[i];
+        for (uintptr_t p = g->base; g->shared && p < g->base + g->used;) {
+            mh_span_t *s = dir_get(p);
+            if (s && s->start == p && s->pages) {
+                if (s->kind == MH_KIND_ALIAS &&
+                    mh_arena_remap(s->start, (size_t)s->pages << MH_PAGE_SHIFT, s->leader->start) != 0)
+                    mh_fatal("fork: cannot map a meshed span in the child");
+                p = span_end(s);
+            } else {
+                p += MH_PAGE_SIZE;
+            }
+        }
+    }
+}
+
 void mh_arena_fork_prepare(void) {
     mh_lock(&A.purge_lock);
     mh_lock(&A.lock);
@@ -563,6 +617,7 @@ void mh_arena_fork_child(void) {
         A.fd = A.fork_fd;
         mh_os_file_id(A.fd, &A.fd_dev, &A.fd_ino);
         A.fork_fd = -1;
+        remap_aliases(); // the region maps above put every page back on its own file page
     }
     mh_lock_reset(&A.lock);
     mh_lock_reset(&A.purge_lock);

@@ -90,6 +90,19 @@ void mh_arena_stats(mh_arena_stats_t *out);
 // Calls fn for each live span (small or large); takes the arena lock.
 void mh_arena_for_each_span(void (*fn)(mh_span_t *, void *), void *arg);
 
+// ---- meshing support (callers hold the class lock of the spans involved) ----
+// True when span s lives in a memfd-backed region whose file we still hold.
+bool mh_arena_meshable(const mh_span_t *s);
+// Maps the virtual range [va, va+len) onto the file pages behind target (a span start
+// in a shared region: its identity pages). 0 or an errno value.
+int mh_arena_remap(uintptr_t va, size_t len, uintptr_t target);
+// Frees the physical pages behind the identity range of span s.
+int mh_arena_punch(const mh_span_t *s);
+// Points the directory entries of s's pages at value.
+void mh_arena_dir_point(const mh_span_t *s, mh_span_t *value);
+// Number of VMAs the heap's regions use (meshing budgets the rest).
+unsigned mh_arena_regions(void);
+
 void mh_arena_fork_prepare(void);
 void mh_arena_fork_parent(void);
 void mh_arena_fork_child(void);

@@ -116,11 +116,86 @@ static void blank_binary(reporter_t *r, char *buf, size_t len) {
     }
 }
 
+// Blanks the last line with content (libconfig may report an error past the end).
+static int blank_last_line(char *buf) {
+    char *p = buf + mh_strlen(buf);
+    while (p > buf && (p[-1] == '\n' || p[-1] == ' ' || p[-1] == '\t')) p--;
+    if (p == buf) return 0;
+    while (p > buf && p[-1] != '\n') *--p = ' ';
+    return 1;
+}
+
+// Finds what libconfig would accept silently or mis-report: an unterminated block
+// comment (it swallows the rest of the file), a string left open at the end of its
+// line, and @include (reading other files is not allowed). Returns the line to blank
+// (with *what set), or 0 when the text is clean.
+static int prescan(const char *buf, const char **what, char **at) {
+    enum { CODE, LINE_COMMENT, BLOCK_COMMENT, STRING } st = CODE;
+    int line = 1, start_line = 0;
+    const char *start = NULL;
+    int line_has_code = 0;
+    for (const char *p = buf; *p; p++) {
+        char c = *p;
+        if (c == '\n') {
+            if (st == STRING) {
+                *what = "unterminated string";
+                *at = (char *)start;
+                return start_line;
+            }
+            if (st == LINE_COMMENT) st = CODE;
+            line++;
+            line_has_code = 0;
+            continue;
+        }
+        switch (st) {
+        case CODE:
+            if (c == '#' || (c == '/' && p[1] == '/')) st = LINE_COMMENT;
+            else if (c == '/' && p[1] == '*') st = BLOCK_COMMENT, start = p, start_line = line, p++;
+            else if (c == '"') st = STRING, start = p, start_line = line;
+            else if (c == '@' && !line_has_code) {
+                *what = "@include is not supported";
+                *at = (char *)p;
+                return line;
+            }
+            if (c != ' ' && c != '\t') line_has_code = 1;
+            break;
+        case BLOCK_COMMENT:
+            if (c == '*' && p[1] == '/') st = CODE, p++;
+            break;
+        case STRING:
+            if (c == '\\' && p[1] && p[1] != '\n') p++;
+            else if (c == '"') st = CODE;
+            break;
+        case LINE_COMMENT: break;
+        }
+    }
+    if (st == BLOCK_COMMENT || st == STRING) {
+        *what = st == STRING ? "unterminated string" : "unterminated comment";
+        *at = (char *)start;
+        return start_line;
+    }
+    return 0;
+}
+
+static void clean_lexically(reporter_t *r, char *buf) {
+    for (int guard = 0; guard < 64; guard++) {
+        const char *what;
+        char *at;
+        int line = prescan(buf, &what, &at);
+        if (!line) return;
+        problem(r, line, "%s; line skipped%s", what, "");
+        at[0] = ' '; // the opening '/*', quote or '@' goes even if the line is odd
+        if (at[1] == '*') at[1] = ' ';
+        blank_line(buf, line);
+    }
+}
+
 int mh_config_parse_buffer(const char *name, char *buf, size_t len, mh_report_fn report,
                            void *ctx) {
     reporter_t r = {name, report, ctx, 0};
     buf[len] = 0;
     blank_binary(&r, buf, len);
+    clean_lexically(&r, buf);
     config_t cfg;
     for (int attempt = 0; attempt < 64; attempt++) {
         config_init(&cfg);
@@ -134,7 +209,7 @@ int mh_config_parse_buffer(const char *name, char *buf, size_t len, mh_report_fn
         mh_snprintf(text, sizeof text, "%s", config_error_text(&cfg) ? config_error_text(&cfg) : "error");
         config_destroy(&cfg);
         problem(&r, line, "%s; line skipped%s", text, "");
-        if (line <= 0 || !blank_line(buf, line)) break;
+        if (line <= 0 || !(blank_line(buf, line) || blank_last_line(buf))) break;
     }
     problem(&r, 0, "cannot be parsed; using defaults%s%s", "", "");
     return r.problems;

@@ -12,6 +12,7 @@
 #include "alloc.h"
 #include "arena.h"
 #include "common.h"
+#include "mesh.h"
 #include "options.h"
 #include "settings.h"
 #include "stats.h"
@@ -37,6 +38,28 @@ static int write_out(void *oldp, size_t *oldlenp, const void *val, size_t len) {
     return 0;
 }
 
+static const struct {
+    const char *name;
+    size_t offset;
+} mesh_table[] = {
+    {"stats.mesh_pause_p50_ns", offsetof(mh_mesh_stats_t, pause_p50_ns)},
+    {"stats.mesh_pause_p99_ns", offsetof(mh_mesh_stats_t, pause_p99_ns)},
+    {"stats.mesh_pause_max_ns", offsetof(mh_mesh_stats_t, pause_max_ns)},
+    {"stats.mesh_aliases", offsetof(mh_mesh_stats_t, aliases)},
+    {"stats.mesh_passes", offsetof(mh_mesh_stats_t, passes)},
+};
+
+static int read_mesh_stat(size_t offset, void *oldp, size_t *oldlenp, void *newp, size_t newlen) {
+    if (newp || newlen) return EPERM;
+    if (oldlenp && *oldlenp != sizeof(size_t)) return EINVAL;
+    mh_mesh_stats_t st;
+    mh_mesh_stats(&st);
+    uint64_t v;
+    memcpy(&v, (const char *)&st + offset, sizeof v);
+    size_t out = (size_t)v;
+    return write_out(oldp, oldlenp, &out, sizeof out);
+}
+
 static int read_stat(size_t offset, void *oldp, size_t *oldlenp, void *newp, size_t newlen) {
     if (newp || newlen) return EPERM;
     if (oldlenp && *oldlenp != sizeof(size_t)) return EINVAL;
@@ -47,14 +70,15 @@ static int read_stat(size_t offset, void *oldp, size_t *oldlenp, void *newp, siz
     return write_out(oldp, oldlenp, &v, sizeof v);
 }
 
-// mesh.compact runs a full pass now: release free pages (and, once meshing is built,
-// mesh every size class). mesh.scavenge and arena.purge release free pages.
+// mesh.compact meshes every size class now, then releases free pages; mesh.scavenge
+// and arena.purge release free pages.
 static int run_action(const char *name, void *oldp, size_t *oldlenp) {
     if (!mh_streq(name, "mesh.compact") && !mh_streq(name, "mesh.scavenge") &&
         !mh_streq(name, "arena.purge"))
         return ENOENT;
     if (oldlenp && *oldlenp != sizeof(size_t)) return EINVAL;
-    size_t released = mh_trim();
+    if (mh_streq(name, "mesh.compact")) mh_mesh_compact(); // explicit: even with period 0
+    size_t released = mh_arena_purge_all();
     return write_out(oldp, oldlenp, &released, sizeof released);
 }
 
@@ -81,7 +105,9 @@ static int option_ctl(int id, void *oldp, size_t *oldlenp, void *newp, size_t ne
         if (!s || mh_opt_parse(id, s, &v, why, sizeof why) != 0) return EINVAL;
     }
     if (v < d->min || v > d->max) return EINVAL;
+    int64_t before = mh_opt[id];
     mh_opt_set(id, v, (mh_opt_origin_t){MH_SRC_CTL, 0, NULL});
+    mh_settings_changed(id, before);
     mh_settings_publish();
     return 0;
 }
@@ -89,6 +115,7 @@ static int option_ctl(int id, void *oldp, size_t *oldlenp, void *newp, size_t ne
 MH_EXPORT int mesh_mallctl(const char *name, void *oldp, size_t *oldlenp, void *newp,
                            size_t newlen) {
     if (!name) return EINVAL;
+    if (mh_load_relaxed(&mh_settings_pending)) mh_settings_service(); // file and env first
     if (mh_streq(name, "version")) {
         if (newp || newlen) return EPERM;
         static const char *const version = MESH_VERSION;
@@ -97,6 +124,9 @@ MH_EXPORT int mesh_mallctl(const char *name, void *oldp, size_t *oldlenp, void *
     for (size_t i = 0; i < sizeof stat_table / sizeof stat_table[0]; i++)
         if (mh_streq(name, stat_table[i].name))
             return read_stat(stat_table[i].offset, oldp, oldlenp, newp, newlen);
+    for (size_t i = 0; i < sizeof mesh_table / sizeof mesh_table[0]; i++)
+        if (mh_streq(name, mesh_table[i].name))
+            return read_mesh_stat(mesh_table[i].offset, oldp, oldlenp, newp, newlen);
     int id = mh_opt_find(name);
     if (id >= 0) return option_ctl(id, oldp, oldlenp, newp, newlen);
     return run_action(name, oldp, oldlenp);

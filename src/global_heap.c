@@ -11,11 +11,14 @@
 #include "arena.h"
 #include "check.h"
 #include "lock.h"
+#include "mesh.h"
 
 #define EMPTY_KEEP_BYTES ((size_t)64 << 10) // empty spans kept per class for reuse
 
 typedef struct class_bin_s {
     mh_lock_t lock;
+    _Atomic uint32_t freeing; // threads inside a free section (see section_enter)
+    _Atomic uint32_t meshing; // a mesh pass of this class is running
     mh_span_t *partial; // guarded by lock
     mh_span_t *empty;   // guarded by lock
     uint32_t nempty;    // guarded by lock
@@ -122,7 +125,7 @@ bool mh_gh_refill(mh_sv_t *sv, unsigned cls, struct mh_tlh_s *owner, mh_rng_t *r
         (void)refile(b, s);
     }
     mh_unlock(&b->lock);
-    if (release) mh_arena_free(release, true);
+    if (release) mh_gh_release_span(release);
     return sv->n != 0;
 }
 
@@ -140,13 +143,48 @@ static void sort_ptrs(void **a, uint32_t n) {
     }
 }
 
-// Clears the slots of objs[0..n), all in span s, with one atomic per bitmap word.
-static void clear_batch(mh_span_t *s, void **objs, uint32_t n, const char *who) {
+// ---- bitmap clears: free sections ------------------------------------------------------
+// Clearing bits races with meshing, which moves live bits between spans. A thread
+// clearing bits of class c does so inside a free section (freeing counter of the
+// class); a mesh pass sets `meshing` and waits for the sections to drain while holding
+// the class lock, so freers arriving meanwhile wait on that lock. Sections contain
+// only atomic bit clears, never a lock, so the pass cannot deadlock on them.
+
+static void section_enter(class_bin_t *b) {
+    for (;;) {
+        atomic_fetch_add(&b->freeing, 1); // seq_cst: pairs with the store in exclusive_begin
+        if (!atomic_load(&b->meshing)) return;
+        atomic_fetch_sub(&b->freeing, 1);
+        mh_lock(&b->lock); // the pass holds it
+        mh_unlock(&b->lock);
+    }
+}
+
+static void section_exit(class_bin_t *b) { atomic_fetch_sub_explicit(&b->freeing, 1, memory_order_release); }
+
+void mh_gh_exclusive_begin(unsigned cls) {
+    class_bin_t *b = &bins[cls];
+    atomic_store(&b->meshing, 1);
+    while (atomic_load(&b->freeing)) __builtin_ia32_pause();
+}
+
+void mh_gh_exclusive_end(unsigned cls) { atomic_store(&bins[cls].meshing, 0); }
+
+// What to do after a section: re-file an owner, reclaim an emptied alias.
+typedef struct after_s {
+    mh_span_t *owner, *alias;
+    uint32_t owner_gen, alias_gen;
+} after_t;
+
+static mh_span_t *owner_of(mh_span_t *s) { return s->kind == MH_KIND_ALIAS ? s->leader : s; }
+
+// Clears objs[0..n), all in the virtual span vs (a span or an alias), in its owner's
+// bitmap with one atomic per word, and in the alias's own bitmap. Section held.
+static void clear_batch(mh_span_t *vs, void **objs, uint32_t n, const char *who, after_t *after) {
     uint64_t mask[MH_BITMAP_WORDS] = {0};
-    unsigned cls = s->kind;
-    uint32_t gen = s->gen;
+    mh_span_t *owner = owner_of(vs);
     for (uint32_t i = 0; i < n; i++) {
-        int slot = mh_span_slot(s, (uintptr_t)objs[i]);
+        int slot = mh_span_slot(vs, (uintptr_t)objs[i]);
         if (slot < 0) mh_gh_corrupt(who, "invalid pointer", objs[i]);
         uint64_t bit = (uint64_t)1 << (slot & 63);
         if (mask[slot >> 6] & bit) mh_gh_corrupt(who, "double free of", objs[i]);
@@ -154,35 +192,52 @@ static void clear_batch(mh_span_t *s, void **objs, uint32_t n, const char *who) 
     }
     for (unsigned w = 0; w < MH_BITMAP_WORDS; w++) {
         if (!mask[w]) continue;
-        uint64_t old = mh_fetch_and_seqcst(&s->bits[w], ~mask[w]);
+        uint64_t old = mh_fetch_and_seqcst(&owner->bits[w], ~mask[w]);
         if ((old & mask[w]) != mask[w]) { // some slot was already free: name it
             uint64_t bad = mask[w] & ~old;
-            uintptr_t p = s->start + (w * 64 + (unsigned)__builtin_ctzll(bad)) * (uintptr_t)s->obj_size;
+            uintptr_t p = vs->start + (w * 64 + (unsigned)__builtin_ctzll(bad)) * (uintptr_t)vs->obj_size;
             mh_gh_corrupt(who, "double free of", (void *)p);
         }
+        if (vs != owner) mh_fetch_and_seqcst(&vs->bits[w], ~mask[w]);
     }
-    after_clear(s, cls, gen);
+    *after = (after_t){owner, NULL, owner->gen, 0};
+    if (vs != owner && mh_span_is_empty(vs)) {
+        after->alias = vs;
+        after->alias_gen = vs->gen;
+    }
+}
+
+static void after_section(unsigned cls, const after_t *a) {
+    if (a->alias) mh_mesh_alias_emptied(cls, a->alias, a->alias_gen);
+    after_clear(a->owner, cls, a->owner_gen);
 }
 
 void mh_gh_flush(mh_sv_t *sv, uint32_t count, const char *who) {
     if (count > sv->n) count = sv->n;
     void *batch[MH_MAX_OBJS];
+    after_t after[MH_MAX_OBJS];
     for (uint32_t done = 0; done < count;) {
-        uint32_t n = count - done < MH_MAX_OBJS ? count - done : MH_MAX_OBJS;
+        uint32_t n = count - done < MH_MAX_OBJS ? count - done : MH_MAX_OBJS, groups = 0;
         for (uint32_t i = 0; i < n; i++) batch[i] = sv->p[done + i];
         sort_ptrs(batch, n);
+        unsigned cls = mh_dir_class(batch[0]) & 63; // a vector holds one class
+        class_bin_t *b = &bins[cls];
+        section_enter(b);
         for (uint32_t i = 0; i < n;) {
-            mh_span_t *s = mh_dir_lookup(batch[i]);
-            uintptr_t end = s->start + ((uintptr_t)s->pages << MH_PAGE_SHIFT);
+            mh_span_t *vs = mh_dir_lookup(batch[i]);
+            uintptr_t end = vs->start + ((uintptr_t)vs->pages << MH_PAGE_SHIFT);
             uint32_t j = i + 1;
             while (j < n && (uintptr_t)batch[j] < end) j++;
-            clear_batch(s, batch + i, j - i, who);
+            clear_batch(vs, batch + i, j - i, who, &after[groups++]);
             i = j;
         }
+        section_exit(b);
+        for (uint32_t g = 0; g < groups; g++) after_section(cls, &after[g]);
         done += n;
     }
     for (uint32_t i = count; i < sv->n; i++) sv->p[i - count] = sv->p[i];
     sv->n -= count;
+    mh_mesh_maybe(); // frees to detached spans are what fragments the heap
 }
 
 void mh_gh_release(mh_sv_t *sv, bool tolerant) {
@@ -199,7 +254,7 @@ void mh_gh_release(mh_sv_t *sv, bool tolerant) {
     mh_span_t *release = refile(b, s);
     mh_unlock(&b->lock);
     sv->span = NULL;
-    if (release) mh_arena_free(release, true);
+    if (release) mh_gh_release_span(release);
 }
 
 // ---- frees from other threads ---------------------------------------------------------
@@ -215,25 +270,36 @@ static void after_clear(mh_span_t *s, unsigned cls, uint32_t gen) {
     if (s->gen == gen && s->kind == cls && mh_load_relaxed(&s->owner) == NULL)
         release = refile(b, s);
     mh_unlock(&b->lock);
-    if (release) mh_arena_free(release, true);
+    if (release) mh_gh_release_span(release);
 }
 
-void mh_gh_free_remote(mh_span_t *s, void *p, const char *who) {
-    unsigned cls = s->kind;
-    uint32_t gen = s->gen;
-    int slot = mh_span_slot(s, (uintptr_t)p);
-    if (slot < 0) mh_gh_corrupt(who, "invalid pointer", p);
-    if (!mh_span_clear(s, (unsigned)slot)) mh_gh_corrupt(who, "double free of", p);
-    after_clear(s, cls, gen);
+void mh_gh_free_remote(void *p, const char *who) {
+    unsigned cls = mh_dir_class(p) & 63;
+    class_bin_t *b = &bins[cls];
+    after_t after;
+    section_enter(b);
+    mh_span_t *vs = mh_dir_lookup(p);
+    if (!vs || (!mh_span_is_small(vs) && vs->kind != MH_KIND_ALIAS)) {
+        section_exit(b);
+        mh_gh_corrupt(who, "invalid pointer", p);
+    }
+    clear_batch(vs, &p, 1, who, &after);
+    section_exit(b);
+    after_section(cls, &after);
+    mh_mesh_maybe();
 }
 
-// Fork child only: a thread that vanished in the fork may have been half-way through
-// a flush, so some cached slots can already be clear; they are skipped, not fatal.
+// Fork child only (single-threaded): a thread that vanished in the fork may have been
+// half-way through a flush, so some cached slots can already be clear; they are
+// skipped, not fatal.
 static void free_tolerant(void *p) {
-    mh_span_t *s = mh_dir_lookup(p);
-    if (!s || !mh_span_is_small(s)) return;
-    int slot = mh_span_slot(s, (uintptr_t)p);
-    if (slot >= 0 && mh_span_clear(s, (unsigned)slot)) after_clear(s, s->kind, s->gen);
+    mh_span_t *vs = mh_dir_lookup(p);
+    if (!vs || (!mh_span_is_small(vs) && vs->kind != MH_KIND_ALIAS)) return;
+    mh_span_t *owner = owner_of(vs);
+    int slot = mh_span_slot(vs, (uintptr_t)p);
+    if (slot < 0 || !mh_span_clear(owner, (unsigned)slot)) return;
+    if (vs != owner) (void)mh_span_clear(vs, (unsigned)slot);
+    after_clear(owner, owner->kind, owner->gen);
 }
 
 void *mh_gh_alloc_orphan(unsigned cls) {
@@ -248,6 +314,21 @@ void *mh_gh_alloc_orphan(unsigned cls) {
     }
     mh_unlock(&b->lock);
     return p;
+}
+
+// ---- for the mesher (same layer) ----------------------------------------------------
+
+void mh_gh_class_lock(unsigned cls) { mh_lock(&bins[cls].lock); }
+void mh_gh_class_unlock(unsigned cls) { mh_unlock(&bins[cls].lock); }
+mh_span_t *mh_gh_partial_head(unsigned cls) { return bins[cls].partial; }
+void mh_gh_unlist(unsigned cls, mh_span_t *s) { list_remove(&bins[cls], s); }
+mh_span_t *mh_gh_refile(unsigned cls, mh_span_t *s) { return refile(&bins[cls], s); }
+
+// A span leaving the class for good: its aliases are reset first (they hold no live
+// object once the span is empty), then its pages go back to the arena.
+void mh_gh_release_span(mh_span_t *s) {
+    if (s->naliases) mh_mesh_release_aliases(s);
+    mh_arena_free(s, true);
 }
 
 // ---- large objects ---------------------------------------------------------------------

@@ -24,9 +24,9 @@ void mh_gh_flush(mh_sv_t *sv, uint32_t count, const char *who);
 // Returns all of a vector's cached objects and detaches its span (thread exit, fork).
 // tolerant: skip slots already free (another thread's vector seen by a fork child).
 void mh_gh_release(mh_sv_t *sv, bool tolerant);
-// Frees p in small span s that the caller has not attached. who names the API call
-// in corruption messages.
-void mh_gh_free_remote(mh_span_t *s, void *p, const char *who);
+// Frees small object p straight into its span's bitmap (no thread cache). who names
+// the API call in corruption messages.
+void mh_gh_free_remote(void *p, const char *who);
 // One object for a thread that has no heap (exiting, or during bootstrap).
 void *mh_gh_alloc_orphan(unsigned cls);
 // Large object of size bytes aligned to align (a power of two); *zeroed set when the
@@ -35,6 +35,17 @@ void *mh_gh_large_alloc(size_t size, size_t align, bool *zeroed);
 void mh_gh_large_free(mh_span_t *s, void *p, const char *who);
 // Aborts with one line naming the call and address (proven heap corruption).
 _Noreturn void mh_gh_corrupt(const char *who, const char *what, const void *p);
+
+// For the mesher: class lock, exclusive access to the class's bitmaps (waits for
+// free sections to drain; class lock held), list access, re-filing and release.
+void mh_gh_class_lock(unsigned cls);
+void mh_gh_class_unlock(unsigned cls);
+void mh_gh_exclusive_begin(unsigned cls);
+void mh_gh_exclusive_end(unsigned cls);
+mh_span_t *mh_gh_partial_head(unsigned cls);
+void mh_gh_unlist(unsigned cls, mh_span_t *s);
+mh_span_t *mh_gh_refile(unsigned cls, mh_span_t *s);
+void mh_gh_release_span(mh_span_t *s);
 
 // Sizes the per-class empty-span caches; called once by init after the class table.
 void mh_gh_init(void);

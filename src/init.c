@@ -13,6 +13,7 @@
 #include "arena.h"
 #include "atomic.h"
 #include "global_heap.h"
+#include "mesh.h"
 #include "settings.h"
 #include "size_class.h"
 #include "thread_heap.h"
@@ -37,6 +38,7 @@ static void fork_parent(void) {
 }
 
 static void fork_child(void) {
+    mh_mesh_fork_child();
     mh_arena_fork_child();
     mh_gh_fork_child();
     mh_tlh_fork_child();

@@ -102,15 +102,23 @@ static const char *skip_space(const char *s) {
     return s;
 }
 
-// Copies s without surrounding blanks into buf (truncating); returns buf.
+// Copies s without surrounding blanks into buf; NULL when it does not fit (no valid
+// value is that long, and a truncated one must not be accepted).
 static const char *trimmed(const char *s, char *buf, size_t n) {
     s = skip_space(s);
+    size_t len = mh_strlen(s);
+    while (len && (s[len - 1] == ' ' || s[len - 1] == '\t' || s[len - 1] == '\n')) len--;
+    if (len + 1 > n) return NULL;
+    for (size_t i = 0; i < len; i++) buf[i] = s[i];
+    buf[len] = 0;
+    return buf;
+}
+
+// A shortened copy of s for messages.
+static const char *shown(const char *s, char *buf, size_t n) {
     size_t len = 0;
-    while (s[len] && len + 1 < n) {
-        buf[len] = s[len];
-        len++;
-    }
-    while (len && (buf[len - 1] == ' ' || buf[len - 1] == '\t' || buf[len - 1] == '\n')) len--;
+    while (s[len] && len + 4 < n) buf[len] = s[len], len++;
+    if (s[len]) buf[len++] = '.', buf[len++] = '.', buf[len++] = '.';
     buf[len] = 0;
     return buf;
 }
@@ -161,7 +169,7 @@ int mh_opt_parse(int id, const char *text, int64_t *out, char *why, size_t whyle
     const char *s = trimmed(text, buf, sizeof buf);
     int64_t v = 0;
     int rc = -1;
-    switch (d->type) {
+    switch (s ? d->type : (mh_opt_type_t)-1) {
     case MH_OT_INT: rc = parse_int(s, &v); break;
     case MH_OT_BOOL: rc = parse_bool(s, &v); break;
     case MH_OT_SIGNAL: {
@@ -174,6 +182,7 @@ int mh_opt_parse(int id, const char *text, int64_t *out, char *why, size_t whyle
         for (int i = 0; d->names[i]; i++)
             if (ieq(s, d->names[i])) rc = 0, v = i;
         break;
+    default: break; // too long to be valid
     }
     if (rc == 0 && (v < d->min || v > d->max)) rc = -1;
     if (rc != 0) {
@@ -240,10 +249,10 @@ void mh_opt_apply_env(char *const *envp, mh_report_fn report, void *ctx) {
             const char *val = names[k] ? env_lookup(envp, names[k]) : NULL;
             if (!val) continue;
             int64_t v;
-            char why[160], line[320], shown[48];
+            char why[160], line[320], text[48];
             if (mh_opt_parse(id, val, &v, why, sizeof why) != 0) {
                 mh_snprintf(line, sizeof line, "%s=\"%s\": %s; ignored", names[k],
-                            trimmed(val, shown, sizeof shown), why);
+                            shown(val, text, sizeof text), why);
                 report(ctx, line);
                 continue;
             }

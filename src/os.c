@@ -115,6 +115,14 @@ int mh_os_map_anon(size_t len, void **out) {
 
 int mh_os_unmap(void *addr, size_t len) { return OS_CALL(munmap(addr, len)); }
 
+int mh_os_punch(int fd, uint64_t off, uint64_t len) {
+    return OS_CALL(fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off, (off_t)len));
+}
+
+int mh_os_protect(void *addr, size_t len, bool read_only) {
+    return OS_CALL(mprotect(addr, len, read_only ? PROT_READ : PROT_READ | PROT_WRITE));
+}
+
 int mh_os_release(void *addr, size_t len, bool shared) {
     return OS_CALL(madvise(addr, len, shared ? MADV_REMOVE : MADV_DONTNEED));
 }

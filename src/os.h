@@ -25,6 +25,10 @@ int mh_os_map_file(void *addr, size_t len, int fd, uint64_t off, void **out);
 // Private anonymous memory that is not charged until touched.
 int mh_os_map_anon(size_t len, void **out);
 int mh_os_unmap(void *addr, size_t len);
+// Punches [off, off+len) of a file (its pages are freed; reads return zeros).
+int mh_os_punch(int fd, uint64_t off, uint64_t len);
+// Changes the protection of a range: read-only (the mesh write barrier) or read/write.
+int mh_os_protect(void *addr, size_t len, bool read_only);
 // Gives physical pages back: punches the backing file of a shared mapping
 // (MADV_REMOVE), or drops private anonymous pages (MADV_DONTNEED, reads zero after).
 int mh_os_release(void *addr, size_t len, bool shared);

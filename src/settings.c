@@ -60,6 +60,21 @@ static void install_stats_signal(int signo) {
     sigaction(signo, &sa, NULL);
 }
 
+// Puts back the default action for a signal we installed the stats handler on.
+static void remove_stats_signal(int signo) {
+    struct sigaction cur;
+    if (signo <= 0 || sigaction(signo, NULL, &cur) != 0 || cur.sa_handler != stats_signal_handler) return;
+    memset(&cur, 0, sizeof cur);
+    cur.sa_handler = SIG_DFL;
+    sigaction(signo, &cur, NULL);
+}
+
+void mh_settings_changed(int id, int64_t before) {
+    if (id != MH_OPT_stats_signal || before == mh_opt[id]) return;
+    remove_stats_signal((int)before);
+    if (mh_opt[id]) install_stats_signal((int)mh_opt[id]);
+}
+
 static void print_verbose(void) {
     for (int id = 0; id < MH_OPT_COUNT; id++) {
         char val[64], from[300];

@@ -6,6 +6,8 @@
 #ifndef MH_SETTINGS_H
 #define MH_SETTINGS_H
 
+#include <stdint.h>
+
 #include "atomic.h"
 
 extern _Atomic int mh_settings_pending; // nonzero: mh_settings_service() has work
@@ -14,6 +16,8 @@ extern _Atomic int mh_settings_pending; // nonzero: mh_settings_service() has wo
 void mh_settings_service(void);
 // Called once from libmesh's constructor: from now on the configuration may be read.
 void mh_settings_allow(void);
+// Applies the effect of an option changed through mesh_mallctl (e.g. stats.signal).
+void mh_settings_changed(int id, int64_t before);
 // Re-publishes the options after a change through mesh_mallctl.
 void mh_settings_publish(void);
 // The configuration file that was read (or would have been).

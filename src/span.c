@@ -36,6 +36,9 @@ int mh_span_claim_one(mh_span_t *s) {
 void mh_span_init_small(mh_span_t *s, unsigned cls) {
     const mh_class_info_t *c = &mh_classes[cls];
     s->kind = (uint8_t)cls;
+    s->cls = (uint8_t)cls;
+    s->naliases = 0;
+    s->leader = s->next_alias = NULL;
     s->obj_size = c->size;
     s->recip = c->recip;
     s->objs = (uint16_t)c->objs;

@@ -8,6 +8,10 @@
 // - owner != NULL <=> the span is attached: only that thread allocates from it and it
 //   is on no global list. owner is written by the owner (detach) or under the class
 //   lock (attach); any thread may read it.
+// - A meshed span is a leader with a chain of aliases: each alias is a span's virtual
+//   range now mapped onto the leader's file pages. The leader's bitmap is the union of
+//   live slots over all its virtual ranges; an alias's bitmap holds the slots live
+//   through its own range. The directory maps alias pages to the alias descriptor.
 // - gen is unique per descriptor incarnation (a global counter), so a thread that
 //   cleared a bit can tell under the class lock whether the descriptor was reused.
 // Locking: bitmap words are atomic; list fields are guarded by the class lock for
@@ -25,6 +29,7 @@ enum {
     MH_KIND_LARGE = 254, // one object of `pages` pages
     MH_KIND_FREE = 255,  // a free page run in the arena
     MH_KIND_BUSY = 253,  // a free run taken out of the bins (being purged)
+    MH_KIND_ALIAS = 252, // the virtual pages of a span meshed into `leader`
 };
 
 enum { MH_LIST_NONE = 0, MH_LIST_PARTIAL, MH_LIST_EMPTY, MH_LIST_DIRTY, MH_LIST_CLEAN };
@@ -37,18 +42,31 @@ struct mh_span_s {
     uint32_t obj_size, recip;          // copies of the class info (hot on free)
     uint8_t kind;                      // size class, or MH_KIND_*
     uint8_t list;                      // MH_LIST_* the span is on
+    uint8_t cls;                       // size class of a small span, also once it is an alias
     uint16_t objs;                     // objects per span (1 for large)
     uint32_t pages;
     uint32_t region;                   // arena region index (runs never cross regions)
     uint32_t gen;
-    uint8_t zeroed;                    // free runs: all pages known to read as zero
     _Atomic uint64_t bits[MH_BITMAP_WORDS];
     mh_span_t *prev, *next;            // class list or free-run bin
-    mh_span_t *lru_prev, *lru_next;    // dirty free runs, oldest first
-    uint64_t stamp;                    // free runs: when they became dirty (purge order)
+    union {
+        struct {                       // free runs
+            mh_span_t *lru_prev, *lru_next; // dirty runs, oldest first
+            uint64_t stamp;            // when the run became dirty (purge order)
+        };
+        struct {                       // meshing (class lock)
+            mh_span_t *leader;         // alias: the span whose pages it maps
+            mh_span_t *next_alias;     // leader: its aliases, a singly linked chain
+            uint32_t naliases;         // leader: length of the chain
+        };
+    };
 };
 
 MH_INLINE bool mh_span_is_small(const mh_span_t *s) { return s->kind < MH_NUM_CLASSES; }
+// A small span or the alias of one: an address inside holds small objects.
+MH_INLINE bool mh_span_holds_small(const mh_span_t *s) {
+    return s->kind < MH_NUM_CLASSES || s->kind == MH_KIND_ALIAS;
+}
 
 MH_INLINE uint64_t mh_span_valid_mask(const mh_span_t *s, unsigned w) {
     unsigned lo = w * 64;

@@ -14,6 +14,10 @@
 
 static void count_span(mh_span_t *s, void *arg) {
     mh_stats_t *st = arg;
+    if (s->kind == MH_KIND_ALIAS) {
+        st->cls[s->cls].aliases++;
+        return;
+    }
     if (!mh_span_is_small(s)) {
         st->large_bytes += (size_t)s->pages << MH_PAGE_SHIFT;
         st->large_objects++;
@@ -113,8 +117,8 @@ static void print_classes(const mh_stats_t *st, char *buf, size_t *n, size_t cap
     for (unsigned c = 0; c < MH_NUM_CLASSES; c++) {
         const mh_class_stats_t *k = &st->cls[c];
         if (!k->spans) continue;
-        emit(buf, n, cap, "  %6u %6zu %9zu %5zu %5zu %5zu %5zu %6u ", mh_classes[c].size, k->spans,
-             k->in_use, k->partial, k->full, k->empty, k->attached, 0u);
+        emit(buf, n, cap, "  %6u %6zu %9zu %5zu %5zu %5zu %5zu %6zu ", mh_classes[c].size, k->spans,
+             k->in_use, k->partial, k->full, k->empty, k->attached, k->aliases);
         for (int b = 0; b < 10; b++) emit(buf, n, cap, " %zu", k->occupancy[b]);
         emit(buf, n, cap, "\n");
     }

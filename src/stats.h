@@ -12,7 +12,7 @@
 #include "size_class.h"
 
 typedef struct mh_class_stats_s {
-    size_t spans, in_use, partial, full, empty, attached;
+    size_t spans, in_use, partial, full, empty, attached, aliases;
     size_t occupancy[10]; // spans by in-use fraction: [0,10%), [10,20%), ..., [90,100%]
 } mh_class_stats_t;
 

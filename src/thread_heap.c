@@ -98,11 +98,11 @@ void mh_tlh_free_slow(void *p, mh_span_t *s, const char *who) {
         if (mh_arena_contains(p)) mh_gh_corrupt(who, "invalid pointer", p);
         return; // never ours (e.g. from ld.so's early allocator): ignore
     }
-    if (mh_span_is_small(s)) {
-        mh_sv_t *sv = &mh_tlh->sv[s->kind];
+    if (mh_span_holds_small(s)) {
+        mh_sv_t *sv = &mh_tlh->sv[s->cls];
         if (mh_span_slot(s, (uintptr_t)p) < 0) mh_gh_corrupt(who, "invalid pointer", p);
         if (sv->cap == 0) { // no heap (yet, or any more): straight to the bitmap
-            mh_gh_free_remote(s, p, who);
+            mh_gh_free_remote(p, who);
             return;
         }
         if ((sv->n && sv->p[sv->n - 1] == p) || (mh_cfg_debug && is_cached(sv, p)))
@@ -121,7 +121,7 @@ void mh_tlh_free_slow(void *p, mh_span_t *s, const char *who) {
 size_t mh_tlh_usable_size(const void *p) {
     mh_span_t *s = mh_dir_lookup(p);
     if (!s) return 0;
-    if (mh_span_is_small(s)) return mh_span_slot(s, (uintptr_t)p) >= 0 ? s->obj_size : 0;
+    if (mh_span_holds_small(s)) return mh_span_slot(s, (uintptr_t)p) >= 0 ? s->obj_size : 0;
     if (s->kind == MH_KIND_LARGE && (uintptr_t)p == s->start) return (size_t)s->pages << MH_PAGE_SHIFT;
     return 0;
 }

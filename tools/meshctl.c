@@ -162,7 +162,7 @@ static int config_doc(void) {
 
 static int cmd_config(int argc, char **argv) {
     if (argc < 1 || wants_help(argc, argv)) {
-        printf("usage: meshctl config show|check [FILE] | template | doc\n");
+        fprintf(argc < 1 ? stderr : stdout, "usage: meshctl config show|check [FILE] | template | doc\n");
         return argc < 1 ? EXIT_USAGE : 0;
     }
     if (!strcmp(argv[0], "show") && argc <= 2) return config_show(argc - 1, argv + 1);
@@ -174,30 +174,30 @@ static int cmd_config(int argc, char **argv) {
 
 // ---- check -------------------------------------------------------------------------
 
+// ld.so.preload holds library names separated by blanks, tabs, newlines or ':', with
+// '#' starting a comment to the end of the line.
 static int check_preload(const char *root) {
     char path[512], line[1024];
     snprintf(path, sizeof path, "%s/etc/ld.so.preload", root);
     FILE *f = fopen(path, "r");
-    if (!f) {
-        printf("ok    /etc/ld.so.preload: libmesh not enabled system-wide\n");
-        return 0;
-    }
     int bad = 0, found = 0, n = 0;
-    while (fgets(line, sizeof line, f)) {
+    while (f && fgets(line, sizeof line, f)) {
         n++;
-        line[strcspn(line, "\n")] = 0;
-        if (!strstr(line, "libmesh")) continue;
-        found = 1;
-        char target[1100];
-        snprintf(target, sizeof target, "%s%s", root, line);
-        if (access(target, R_OK) != 0) {
-            printf("FAIL  /etc/ld.so.preload:%d: %s does not exist; every program will warn\n", n, line);
-            bad = 1;
-        } else {
-            printf("ok    /etc/ld.so.preload:%d: libmesh enabled system-wide (%s)\n", n, line);
+        line[strcspn(line, "#\n")] = 0;
+        for (char *save = NULL, *tok = strtok_r(line, " \t:", &save); tok; tok = strtok_r(NULL, " \t:", &save)) {
+            if (!strstr(tok, "libmesh")) continue;
+            found = 1;
+            char target[1100];
+            snprintf(target, sizeof target, "%s%s", root, tok);
+            if (access(target, R_OK) != 0) {
+                printf("FAIL  /etc/ld.so.preload:%d: %s does not exist; every program will warn\n", n, tok);
+                bad = 1;
+            } else {
+                printf("ok    /etc/ld.so.preload:%d: libmesh enabled system-wide (%s)\n", n, tok);
+            }
         }
     }
-    fclose(f);
+    if (f) fclose(f);
     if (!found) printf("ok    /etc/ld.so.preload: libmesh not enabled system-wide\n");
     return bad;
 }
@@ -350,11 +350,12 @@ static int cmd_stats(int argc, char **argv) {
 // ---- run ---------------------------------------------------------------------------
 
 static int cmd_run(int argc, char **argv) {
-    if (argc > 0 && !strcmp(argv[0], "--")) argc--, argv++;
-    else if (wants_help(argc, argv) || argc == 0) {
+    // Only meshctl's own options come before the command; the command's are its own.
+    if (argc > 0 && (!strcmp(argv[0], "--help") || !strcmp(argv[0], "-h"))) {
         printf("usage: meshctl run [--] CMD [ARGS...]\n");
-        return argc == 0 ? EXIT_USAGE : 0;
+        return 0;
     }
+    if (argc > 0 && !strcmp(argv[0], "--")) argc--, argv++;
     if (argc == 0) return usage_error("run: %s", "no command given");
     const char *lib = getenv("MESH_LIB");
     if (!lib || !*lib) lib = MESH_LIBRARY_PATH;

@@ -154,8 +154,8 @@ static void double_free_remote(void) {
     pthread_t t;
     xobjs[0] = p;
     // free from this thread after a remote free: the bitmap path sees it
-    mh_gh_free_remote(mh_dir_lookup(p), p, "free");
-    mh_gh_free_remote(mh_dir_lookup(p), p, "free");
+    mh_gh_free_remote(p, "free");
+    mh_gh_free_remote(p, "free");
     (void)t;
 }
 static void interior_free(void) {

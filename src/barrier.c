@@ -1,0 +1,97 @@
+// barrier.c - the mesh write barrier's signal handling (see barrier.h).
+//
+// State: the program's actions for SIGSEGV and SIGBUS (what it installed, or what was
+// installed before libmesh took over) live in app[]; they are read by the handler
+// without locks (a program changing its SIGSEGV handler while faulting is already
+// racing). The handler is async-signal-safe: futex waits and sigaction only.
+#define _GNU_SOURCE
+#include "barrier.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "arena.h"
+#include "atomic.h"
+#include "common.h"
+#include "mesh.h"
+
+extern int __sigaction(int, const struct sigaction *, struct sigaction *);
+
+static struct sigaction app[2]; // [0] SIGSEGV, [1] SIGBUS
+static _Atomic int installed;
+static __thread unsigned retries MH_TLS_IE;
+
+static int slot_of(int sig) { return sig == SIGSEGV ? 0 : sig == SIGBUS ? 1 : -1; }
+
+// Delivers a fault that is not ours the way the kernel would have.
+static void chain(int sig, siginfo_t *info, void *ctx) {
+    struct sigaction *a = &app[slot_of(sig)];
+    if (a->sa_handler == SIG_DFL || a->sa_handler == SIG_IGN) {
+        // A fault cannot be ignored: the kernel kills with the default action. Restore
+        // it; returning re-executes the instruction, which faults again and kills with
+        // the original signal and a core. A signal sent by kill() is re-raised.
+        struct sigaction dfl;
+        memset(&dfl, 0, sizeof dfl);
+        dfl.sa_handler = SIG_DFL;
+        __sigaction(sig, &dfl, NULL);
+        if (info->si_code <= 0) raise(sig);
+        return;
+    }
+    sigset_t old;
+    pthread_sigmask(SIG_BLOCK, &a->sa_mask, &old);
+    if (a->sa_flags & SA_SIGINFO) a->sa_sigaction(sig, info, ctx);
+    else a->sa_handler(sig);
+    if (a->sa_flags & SA_RESETHAND) {
+        memset(a, 0, sizeof *a);
+        a->sa_handler = SIG_DFL;
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+}
+
+static void on_fault(int sig, siginfo_t *info, void *ctx) {
+    int saved = errno;
+    uintptr_t addr = (uintptr_t)info->si_addr;
+    if (sig == SIGSEGV && info->si_code == SEGV_ACCERR && mh_arena_contains((void *)addr)) {
+        // Our heap is only ever read-only while being meshed: wait and retry the store.
+        // A fault that keeps recurring with no mesh running is not ours after all.
+        uint64_t e = mh_mesh_epoch();
+        if ((e & 1) && mh_mesh_protects(addr)) {
+            mh_mesh_wait(e);
+            retries = 0;
+            errno = saved;
+            return;
+        }
+        if (++retries < 1000) {
+            errno = saved;
+            return;
+        }
+    }
+    retries = 0;
+    errno = saved;
+    chain(sig, info, ctx);
+}
+
+void mh_barrier_install(void) {
+    if (mh_load_acquire(&installed)) return;
+    int expected = 0;
+    if (!atomic_compare_exchange_strong(&installed, &expected, 2)) {
+        while (mh_load_acquire(&installed) != 1) {}
+        return;
+    }
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = on_fault;
+    sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_RESTART | SA_NODEFER;
+    sigemptyset(&sa.sa_mask);
+    __sigaction(SIGSEGV, &sa, &app[0]);
+    __sigaction(SIGBUS, &sa, &app[1]);
+    mh_store_release(&installed, 1);
+}
+
+int mh_barrier_sigaction(int sig, const struct sigaction *act, struct sigaction *old) {
+    int i = slot_of(sig);
+    if (i < 0 || mh_load_acquire(&installed) != 1) return __sigaction(sig, act, old);
+    if (old) *old = app[i];
+    if (act) app[i] = *act;
+    return 0;
+}

@@ -1,0 +1,21 @@
+// barrier.h - the write barrier's fault handler and the program's own SIGSEGV/SIGBUS
+// handlers.
+//
+// While a span is being meshed its pages are read-only; a thread that writes there
+// faults, the handler sees the address is being meshed, waits for the pair to finish
+// (futex on the mesh epoch) and returns so the store retries against the new mapping.
+// Every other fault reaches the program's handler exactly as the kernel would have
+// delivered it; with no handler (SIG_DFL or SIG_IGN) the original signal kills the
+// process with its normal status and core. sigaction()/signal() are interposed so the
+// program installs and reads back its own handlers for these two signals.
+#ifndef MH_BARRIER_H
+#define MH_BARRIER_H
+
+#include <signal.h>
+
+// Installs the handler (once, idempotent). Nothing is installed until the first pass.
+void mh_barrier_install(void);
+// The interposed sigaction for SIGSEGV and SIGBUS; other signals pass through.
+int mh_barrier_sigaction(int sig, const struct sigaction *act, struct sigaction *old);
+
+#endif

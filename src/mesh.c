@@ -1,0 +1,363 @@
+// mesh.c - the mesher (see mesh.h for the algorithm and its guarantees).
+//
+// Locking: one pass at a time (pass_lock, tried, never waited for on a free path);
+// a class is meshed under its class lock with its bitmaps exclusive. The barrier
+// state (epoch, protected ranges) is written by the pass and read lock-free by the
+// fault handler and the syscall wrappers. Scratch arrays are static (pass_lock).
+#define _GNU_SOURCE
+#include "mesh.h"
+
+#include <linux/futex.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "arena.h"
+#include "atomic.h"
+#include "barrier.h"
+#include "checks.h"
+#include "global_heap.h"
+#include "info.h"
+#include "lock.h"
+#include "log.h"
+#include "options.h"
+#include "os.h"
+#include "rng.h"
+
+#define PROBES 64            // t: right-half partners probed per left span
+#define MAX_CANDIDATES 4096  // spans considered per class per pass
+#define MAX_CHAIN 256        // virtual spans sharing one physical span
+#define MESH_MAX_SIZE 2048   // larger classes hold stdio buffers read by libc itself
+#define PAUSE_BUCKETS 40     // log2 histogram of pass durations in ns
+
+static mh_lock_t pass_lock = MH_LOCK_INIT;
+static _Atomic uint64_t epoch; // odd while a pair is being meshed
+static _Atomic unsigned prot_n;
+static uintptr_t prot_start[MAX_CHAIN];
+static size_t prot_len[MAX_CHAIN];
+
+static _Atomic uint64_t last_pass_ns;
+static unsigned next_class, idle_passes;
+static mh_rng_t rng;
+static bool rng_ready, budget_warned;
+static _Atomic uint64_t aliases_total;
+static uint64_t passes, pairs_total, pause_hist[PAUSE_BUCKETS], pause_max;
+static mh_span_t *cand[MAX_CANDIDATES];
+
+// ---- barrier state -----------------------------------------------------------------
+
+uint64_t mh_mesh_epoch(void) { return mh_load_acquire(&epoch); }
+
+bool mh_mesh_protects(uintptr_t addr) {
+    unsigned n = mh_load_acquire(&prot_n);
+    for (unsigned i = 0; i < n && i < MAX_CHAIN; i++)
+        if (addr - prot_start[i] < prot_len[i]) return true;
+    return false;
+}
+
+static void futex(_Atomic uint64_t *word, int op, uint32_t val) {
+    // The low half of the epoch is the futex word (little-endian x86-64).
+    syscall(SYS_futex, (uint32_t *)word, op | FUTEX_PRIVATE_FLAG, val, NULL, NULL, 0);
+}
+
+void mh_mesh_wait(uint64_t e) {
+    while ((e & 1) && mh_load_acquire(&epoch) == e) futex(&epoch, FUTEX_WAIT, (uint32_t)e);
+}
+
+static void barrier_raise(unsigned n) {
+    mh_store_release(&prot_n, n);
+    atomic_fetch_add(&epoch, 1); // odd: pairs with the acquire loads of readers
+}
+
+static void barrier_lower(void) {
+    mh_store_release(&prot_n, 0);
+    atomic_fetch_add(&epoch, 1);
+    futex(&epoch, FUTEX_WAKE, 0x7fffffff);
+}
+
+// ---- budget and stats ----------------------------------------------------------------
+
+static uint64_t alias_budget(void) {
+    if (mh_opt[MH_OPT_max_aliases]) return (uint64_t)mh_opt[MH_OPT_max_aliases];
+    static long maps = 0;
+    if (!maps) maps = mh_check_max_map_count("");
+    long m = maps > 0 ? maps : 65530;
+    // Each alias is a VMA and splits its region's VMA; keep two thirds for the program.
+    return (uint64_t)(m / 3 > 4096 ? (m - 4096) / 3 : m / 6);
+}
+
+static void record_pause(uint64_t ns) {
+    unsigned b = ns ? 63u - (unsigned)__builtin_clzll(ns) : 0;
+    pause_hist[b < PAUSE_BUCKETS ? b : PAUSE_BUCKETS - 1]++;
+    if (ns > pause_max) pause_max = ns;
+}
+
+static uint64_t pause_quantile(double q) {
+    uint64_t total = 0, seen = 0;
+    for (unsigned b = 0; b < PAUSE_BUCKETS; b++) total += pause_hist[b];
+    for (unsigned b = 0; b < PAUSE_BUCKETS; b++) {
+        seen += pause_hist[b];
+        if (total && seen >= q * total) return (uint64_t)2 << b; // bucket's upper bound
+    }
+    return 0;
+}
+
+void mh_mesh_stats(mh_mesh_stats_t *out) {
+    mh_lock(&pass_lock);
+    *out = (mh_mesh_stats_t){passes, pairs_total, mh_load_relaxed(&aliases_total), alias_budget(),
+                             pause_quantile(0.5), pause_quantile(0.99), pause_max};
+    mh_unlock(&pass_lock);
+}
+
+static void count_meshed(mh_span_t *src, bool add) {
+    mh_info_t *info = mh_arena_info_page();
+    if (!info) return;
+    uint64_t bytes = (uint64_t)src->pages << MH_PAGE_SHIFT;
+    if (add) {
+        atomic_fetch_add(&info->mesh_count, 1);
+        uint64_t now = atomic_fetch_add(&info->meshed_bytes, bytes) + bytes;
+        if (now > mh_load_relaxed(&info->meshed_hwm)) mh_store_relaxed(&info->meshed_hwm, now);
+    } else {
+        atomic_fetch_sub(&info->meshed_bytes, bytes);
+    }
+}
+
+// ---- one pair ------------------------------------------------------------------------
+
+static size_t span_bytes(const mh_span_t *s) { return (size_t)s->pages << MH_PAGE_SHIFT; }
+
+static void copy_live(mh_span_t *src, mh_span_t *dst, const uint64_t *live) {
+    for (unsigned w = 0; w < MH_BITMAP_WORDS; w++)
+        for (uint64_t m = live[w]; m; m &= m - 1) {
+            size_t off = (w * 64 + (unsigned)__builtin_ctzll(m)) * (size_t)src->obj_size;
+            memcpy((char *)dst->start + off, (const char *)src->start + off, src->obj_size);
+        }
+}
+
+// Makes src (with its chain) aliases of dst. Bookkeeping only; class lock held.
+static void adopt(mh_span_t *dst, mh_span_t *src, const uint64_t *live) {
+    uint64_t own[MH_BITMAP_WORDS];
+    memcpy(own, live, sizeof own);
+    mh_span_t *last = src;
+    for (mh_span_t *a = src->next_alias; a; a = a->next_alias) {
+        for (unsigned w = 0; w < MH_BITMAP_WORDS; w++) own[w] &= ~mh_load_relaxed(&a->bits[w]);
+        a->leader = dst;
+        last = a;
+    }
+    for (unsigned w = 0; w < MH_BITMAP_WORDS; w++) mh_store_relaxed(&src->bits[w], own[w]);
+    last->next_alias = dst->next_alias;
+    dst->next_alias = src;
+    dst->naliases += 1 + src->naliases;
+    src->naliases = 0;
+    src->leader = dst;
+    __atomic_store_n(&src->kind, MH_KIND_ALIAS, __ATOMIC_RELEASE);
+}
+
+// Meshes src into dst (bitmaps disjoint, both detached, class exclusive). False when
+// a system call failed; everything is then as it was.
+static bool mesh_pair(mh_span_t *src, mh_span_t *dst) {
+    unsigned n = 0;
+    for (mh_span_t *a = src; a; a = (a == src ? src->next_alias : a->next_alias)) {
+        prot_start[n] = a->start;
+        prot_len[n++] = span_bytes(a);
+    }
+    barrier_raise(n);
+    for (unsigned i = 0; i < n; i++) {
+        if (mh_os_protect((void *)prot_start[i], prot_len[i], true) != 0) {
+            while (i--) mh_os_protect((void *)prot_start[i], prot_len[i], false);
+            barrier_lower();
+            return false;
+        }
+    }
+    uint64_t live[MH_BITMAP_WORDS];
+    for (unsigned w = 0; w < MH_BITMAP_WORDS; w++) live[w] = mh_load_relaxed(&src->bits[w]);
+    copy_live(src, dst, live);
+    for (unsigned w = 0; w < MH_BITMAP_WORDS; w++) mh_fetch_or_seqcst(&dst->bits[w], live[w]);
+    for (unsigned i = 0; i < n; i++) {
+        if (mh_arena_remap(prot_start[i], prot_len[i], dst->start) == 0) continue;
+        // Unwind: back onto src's pages (still intact), writable again.
+        for (unsigned j = 0; j < n; j++) {
+            if (j < i) mh_arena_remap(prot_start[j], prot_len[j], src->start);
+            else mh_os_protect((void *)prot_start[j], prot_len[j], false);
+        }
+        for (unsigned w = 0; w < MH_BITMAP_WORDS; w++) mh_fetch_and_seqcst(&dst->bits[w], ~live[w]);
+        barrier_lower();
+        return false;
+    }
+    adopt(dst, src, live);
+    (void)mh_arena_punch(src); // the source's physical pages are free now
+    barrier_lower();
+    atomic_fetch_add(&aliases_total, 1);
+    count_meshed(src, true);
+    return true;
+}
+
+// ---- the split mesher ----------------------------------------------------------------
+
+static bool meshable(mh_span_t *a, mh_span_t *b) {
+    if (a->naliases + b->naliases + 2 > MAX_CHAIN) return false;
+    for (unsigned w = 0; w < MH_BITMAP_WORDS; w++)
+        if (mh_load_relaxed(&a->bits[w]) & mh_load_relaxed(&b->bits[w])) return false;
+    return true;
+}
+
+static unsigned gather(unsigned cls) {
+    unsigned n = 0;
+    for (mh_span_t *s = mh_gh_partial_head(cls); s && n < MAX_CANDIDATES; s = s->next) {
+        unsigned used = mh_span_in_use(s);
+        if (mh_load_relaxed(&s->owner) == NULL && used * 5 < s->objs * 4u && mh_arena_meshable(s))
+            cand[n++] = s;
+    }
+    return n;
+}
+
+static size_t mesh_class_locked(unsigned cls) {
+    unsigned n = gather(cls);
+    for (unsigned i = n; i > 1; i--) { // shuffle, then split in halves
+        unsigned j = mh_rng_below(&rng, i);
+        mh_span_t *t = cand[i - 1];
+        cand[i - 1] = cand[j];
+        cand[j] = t;
+    }
+    unsigned half = n / 2;
+    mh_span_t **left = cand, **right = cand + half;
+    size_t meshed = 0;
+    for (unsigned i = 0; i < half; i++) {
+        for (unsigned k = 0; k < PROBES && k < half; k++) {
+            unsigned r = (i + k) % half;
+            mh_span_t *a = left[i], *b = right[r];
+            if (!b || !meshable(a, b)) continue;
+            if (mh_load_relaxed(&aliases_total) + 1 > alias_budget()) {
+                if (!budget_warned && mh_opt[MH_OPT_max_map_count] == MH_CHECK_WARN)
+                    mh_warn("meshing paused: %llu meshed spans reached the budget of %llu VMAs "
+                            "(vm.max_map_count is %ld; raise it with sysctl -w vm.max_map_count=262144)",
+                            (unsigned long long)mh_load_relaxed(&aliases_total),
+                            (unsigned long long)alias_budget(), mh_check_max_map_count(""));
+                budget_warned = true;
+                return meshed;
+            }
+            // Destination: the fuller span (fewer bytes to copy), then the longer chain.
+            unsigned ua = mh_span_in_use(a), ub = mh_span_in_use(b);
+            mh_span_t *dst = ua > ub || (ua == ub && a->naliases >= b->naliases) ? a : b;
+            mh_span_t *src = dst == a ? b : a;
+            mh_gh_unlist(cls, src);
+            if (!mesh_pair(src, dst)) {
+                (void)mh_gh_refile(cls, src);
+                return meshed;
+            }
+            (void)mh_gh_refile(cls, dst);
+            right[r] = NULL;
+            meshed++;
+            break;
+        }
+    }
+    return meshed;
+}
+
+size_t mh_mesh_class(unsigned cls) {
+    if (cls >= MH_NUM_CLASSES || mh_classes[cls].size > MESH_MAX_SIZE) return 0;
+    mh_barrier_install();
+    mh_lock(&pass_lock);
+    if (!rng_ready) {
+        mh_rng_seed(&rng);
+        rng_ready = true;
+    }
+    uint64_t t0 = mh_os_now_ns();
+    mh_gh_class_lock(cls);
+    mh_gh_exclusive_begin(cls);
+    size_t meshed = mesh_class_locked(cls);
+    mh_gh_exclusive_end(cls);
+    mh_gh_class_unlock(cls);
+    record_pause(mh_os_now_ns() - t0);
+    passes++;
+    pairs_total += meshed;
+    if (budget_warned && mh_load_relaxed(&aliases_total) * 10 < alias_budget() * 9) budget_warned = false;
+    mh_unlock(&pass_lock);
+    return meshed;
+}
+
+size_t mh_mesh_compact(void) {
+    size_t total = 0;
+    for (unsigned c = 0; c < MH_NUM_CLASSES; c++) total += mh_mesh_class(c);
+    mh_store_relaxed(&last_pass_ns, mh_os_now_ns());
+    return total;
+}
+
+static uint64_t coarse_now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+void mh_mesh_maybe(void) {
+    int64_t period = mh_opt[MH_OPT_period_ms];
+    if (period <= 0) return;
+    uint64_t now = coarse_now_ns(), last = mh_load_relaxed(&last_pass_ns);
+    // A pass that found nothing backs off: up to 32 periods between passes.
+    uint64_t wait = (uint64_t)period * 1000000u << (idle_passes < 5 ? idle_passes : 5);
+    if (now - last < wait) return;
+    if (!atomic_compare_exchange_strong(&last_pass_ns, &last, now)) return; // another thread runs it
+    size_t meshed = 0;
+    if (mh_opt[MH_OPT_class_at_a_time]) {
+        for (unsigned tries = 0; tries < MH_NUM_CLASSES && !meshed; tries++) {
+            unsigned c = next_class++ % MH_NUM_CLASSES;
+            if (mh_classes[c].size <= MESH_MAX_SIZE) {
+                meshed = mh_mesh_class(c);
+                break;
+            }
+        }
+    } else {
+        meshed = mh_mesh_compact();
+    }
+    idle_passes = meshed ? 0 : idle_passes + 1;
+}
+
+// ---- aliases ---------------------------------------------------------------------------
+
+// Resets an alias to its own (punched) file pages and returns its range to the arena.
+static void release_alias(mh_span_t *a) {
+    count_meshed(a, false);
+    atomic_fetch_sub(&aliases_total, 1);
+    a->leader = a->next_alias = NULL;
+    a->kind = a->cls;
+    if (mh_arena_remap(a->start, span_bytes(a), a->start) != 0) {
+        a->kind = MH_KIND_BUSY; // still maps someone else's pages: never reuse this range
+        return;
+    }
+    mh_arena_free(a, true);
+}
+
+void mh_mesh_release_aliases(mh_span_t *leader) {
+    mh_span_t *a = leader->next_alias;
+    leader->next_alias = NULL;
+    leader->naliases = 0;
+    while (a) {
+        mh_span_t *next = a->next_alias;
+        release_alias(a);
+        a = next;
+    }
+}
+
+void mh_mesh_alias_emptied(unsigned cls, mh_span_t *alias, uint32_t gen) {
+    mh_gh_class_lock(cls);
+    bool ok = alias->gen == gen && alias->kind == MH_KIND_ALIAS && mh_span_is_empty(alias);
+    if (ok) {
+        mh_span_t *leader = alias->leader, **link = &leader->next_alias;
+        while (*link && *link != alias) link = &(*link)->next_alias;
+        ok = *link == alias;
+        if (ok) {
+            *link = alias->next_alias;
+            leader->naliases--;
+        }
+    }
+    mh_gh_class_unlock(cls);
+    if (ok) release_alias(alias);
+}
+
+void mh_mesh_fork_child(void) {
+    mh_lock_reset(&pass_lock);
+    mh_store_relaxed(&prot_n, 0);
+    if (mh_load_relaxed(&epoch) & 1) atomic_fetch_add(&epoch, 1);
+    rng_ready = false;
+}

@@ -1,0 +1,46 @@
+// mesh.h - meshing: merges detached spans of one size class whose live objects sit at
+// non-overlapping slots onto one physical span, remapping the other's virtual pages.
+//
+// A pass takes one class (or all), under that class's lock and with its bitmaps
+// exclusive (free sections drained), finds pairs with the split mesher (shuffle the
+// candidates, halve, probe t = 64 partners each) and meshes them: write-protect the
+// source and its aliases, copy live objects to the same offsets in the destination,
+// map every source virtual range onto the destination's file pages, punch the
+// source's file pages, release the barrier. Aliases are counted against a VMA budget
+// derived from vm.max_map_count; at the budget meshing pauses (one warning) and
+// resumes when aliases are reclaimed. Nothing here aborts: a failing mprotect or mmap
+// unwinds the pair and stops the pass.
+#ifndef MH_MESH_H
+#define MH_MESH_H
+
+#include "common.h"
+#include "span.h"
+
+// Runs a pass if mesh.period_ms has elapsed since the last one (cheap otherwise).
+void mh_mesh_maybe(void);
+// Runs a full pass over every class now; returns the number of pairs meshed.
+size_t mh_mesh_compact(void);
+// Meshes one class now (tests, benchmarks); returns the pairs meshed.
+size_t mh_mesh_class(unsigned cls);
+
+// An alias's own live set became empty: reset it early (takes the class lock).
+void mh_mesh_alias_emptied(unsigned cls, mh_span_t *alias, uint32_t gen);
+// Resets every alias of leader (empty, off every list) to its own pages and frees them.
+void mh_mesh_release_aliases(mh_span_t *leader);
+
+// Write barrier support for the fault handler and the syscall wrappers: the current
+// epoch (odd while a pair is being meshed), whether addr lies in a range protected by
+// the pair being meshed, and a wait for the epoch to move on.
+uint64_t mh_mesh_epoch(void);
+bool mh_mesh_protects(uintptr_t addr);
+void mh_mesh_wait(uint64_t epoch);
+
+typedef struct mh_mesh_stats_s {
+    uint64_t passes, pairs, aliases, budget;
+    uint64_t pause_p50_ns, pause_p99_ns, pause_max_ns;
+} mh_mesh_stats_t;
+void mh_mesh_stats(mh_mesh_stats_t *out);
+
+void mh_mesh_fork_child(void);
+
+#endif

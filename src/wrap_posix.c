@@ -1,0 +1,105 @@
+// wrap_posix.c - interposed POSIX calls the write barrier needs.
+//
+// sigaction/signal: the program's SIGSEGV/SIGBUS handlers are kept by the barrier
+// (barrier.c) and reported back to it. Buffer-writing syscalls (read, pread, readv,
+// preadv, recv, recvfrom, recvmsg, recvmmsg): a kernel write into a page that is
+// read-only because it is being meshed fails with EFAULT instead of faulting, so when
+// an EFAULT coincides with a mesh, the call waits for the mesh and is retried. A real
+// EFAULT (a bad buffer) is returned as before. Datagram sockets may drop the datagram
+// whose copy failed; the retry then receives the next one (documented limitation).
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "barrier.h"
+#include "common.h"
+#include "mesh.h"
+
+extern ssize_t __read(int, void *, size_t);
+extern ssize_t __pread64(int, void *, size_t, off_t);
+
+// True (after waiting) when an EFAULT may have been caused by meshing.
+static bool meshing_caused(uint64_t before) {
+    uint64_t now = mh_mesh_epoch();
+    if (now == before && !(now & 1)) return false;
+    mh_mesh_wait(now);
+    return true;
+}
+
+#define RETRY_ON_MESH(call)                                                                        \
+    for (int tries_ = 0;; tries_++) {                                                              \
+        uint64_t e_ = mh_mesh_epoch();                                                             \
+        ssize_t r_ = (call);                                                                       \
+        if (r_ >= 0 || errno != EFAULT || tries_ > 1000 || !meshing_caused(e_)) return r_;         \
+    }
+
+// Looks up the next definition of a libc function once.
+#define REAL(type, name)                                                                           \
+    static __typeof__(type) real_;                                                                 \
+    if (!real_) real_ = (type)dlsym(RTLD_NEXT, name);                                              \
+    if (!real_) {                                                                                  \
+        errno = ENOSYS;                                                                            \
+        return -1;                                                                                 \
+    }
+
+MH_EXPORT ssize_t read(int fd, void *buf, size_t n) { RETRY_ON_MESH(__read(fd, buf, n)); }
+
+MH_EXPORT ssize_t pread(int fd, void *buf, size_t n, off_t off) { RETRY_ON_MESH(__pread64(fd, buf, n, off)); }
+
+MH_EXPORT ssize_t pread64(int fd, void *buf, size_t n, off_t off) { RETRY_ON_MESH(__pread64(fd, buf, n, off)); }
+
+MH_EXPORT ssize_t readv(int fd, const struct iovec *iov, int cnt) {
+    REAL(ssize_t(*)(int, const struct iovec *, int), "readv");
+    RETRY_ON_MESH(real_(fd, iov, cnt));
+}
+
+MH_EXPORT ssize_t preadv(int fd, const struct iovec *iov, int cnt, off_t off) {
+    REAL(ssize_t(*)(int, const struct iovec *, int, off_t), "preadv");
+    RETRY_ON_MESH(real_(fd, iov, cnt, off));
+}
+
+MH_EXPORT ssize_t preadv64(int fd, const struct iovec *iov, int cnt, off_t off) {
+    REAL(ssize_t(*)(int, const struct iovec *, int, off_t), "preadv64");
+    RETRY_ON_MESH(real_(fd, iov, cnt, off));
+}
+
+MH_EXPORT ssize_t recv(int fd, void *buf, size_t n, int flags) {
+    REAL(ssize_t(*)(int, void *, size_t, int), "recv");
+    RETRY_ON_MESH(real_(fd, buf, n, flags));
+}
+
+MH_EXPORT ssize_t recvfrom(int fd, void *buf, size_t n, int flags, struct sockaddr *addr,
+                           socklen_t *len) {
+    REAL(ssize_t(*)(int, void *, size_t, int, struct sockaddr *, socklen_t *), "recvfrom");
+    RETRY_ON_MESH(real_(fd, buf, n, flags, addr, len));
+}
+
+MH_EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags) {
+    REAL(ssize_t(*)(int, struct msghdr *, int), "recvmsg");
+    RETRY_ON_MESH(real_(fd, msg, flags));
+}
+
+MH_EXPORT int recvmmsg(int fd, struct mmsghdr *vec, unsigned int n, int flags, struct timespec *t) {
+    REAL(int (*)(int, struct mmsghdr *, unsigned int, int, struct timespec *), "recvmmsg");
+    RETRY_ON_MESH(real_(fd, vec, n, flags, t));
+}
+
+MH_EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *old) {
+    return mh_barrier_sigaction(sig, act, old);
+}
+
+// BSD semantics, as glibc's signal(): restart syscalls, keep the handler installed.
+MH_EXPORT sighandler_t signal(int sig, sighandler_t handler) {
+    struct sigaction sa, old;
+    sa.sa_handler = handler;
+    sigemptyset(&sa.sa_mask);
+    sigaddset(&sa.sa_mask, sig);
+    sa.sa_flags = SA_RESTART;
+    if (mh_barrier_sigaction(sig, &sa, &old) != 0) return SIG_ERR;
+    return old.sa_handler;
+}
