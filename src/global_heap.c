@@ -67,7 +67,10 @@ static mh_span_t *refile(class_bin_t *b, mh_span_t *s) {
     unsigned want = used == 0 ? MH_LIST_EMPTY : used < s->objs ? MH_LIST_PARTIAL : MH_LIST_NONE;
     if (want == s->list) return NULL;
     list_remove(b, s);
-    if (want == MH_LIST_EMPTY && b->nempty >= b->empty_max) return s;
+    if (want == MH_LIST_EMPTY && (b->nempty >= b->empty_max || s->naliases)) {
+        mh_mesh_detach_aliases(s); // under the lock: racing alias releases back off
+        return s;
+    }
     if (want != MH_LIST_NONE) list_push(b, s, want);
     return NULL;
 }
@@ -324,8 +327,9 @@ mh_span_t *mh_gh_partial_head(unsigned cls) { return bins[cls].partial; }
 void mh_gh_unlist(unsigned cls, mh_span_t *s) { list_remove(&bins[cls], s); }
 mh_span_t *mh_gh_refile(unsigned cls, mh_span_t *s) { return refile(&bins[cls], s); }
 
-// A span leaving the class for good: its aliases are reset first (they hold no live
-// object once the span is empty), then its pages go back to the arena.
+// A span leaving the class for good: its aliases (detached from the leader under the
+// class lock by refile) are reset first - they hold no live object once the span is
+// empty - then its pages go back to the arena.
 void mh_gh_release_span(mh_span_t *s) {
     if (s->naliases) mh_mesh_release_aliases(s);
     mh_arena_free(s, true);

@@ -328,6 +328,10 @@ static void release_alias(mh_span_t *a) {
     mh_arena_free(a, true);
 }
 
+void mh_mesh_detach_aliases(mh_span_t *leader) {
+    for (mh_span_t *a = leader->next_alias; a; a = a->next_alias) a->kind = MH_KIND_BUSY;
+}
+
 void mh_mesh_release_aliases(mh_span_t *leader) {
     mh_span_t *a = leader->next_alias;
     leader->next_alias = NULL;

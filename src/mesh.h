@@ -25,6 +25,9 @@ size_t mh_mesh_class(unsigned cls);
 
 // An alias's own live set became empty: reset it early (takes the class lock).
 void mh_mesh_alias_emptied(unsigned cls, mh_span_t *alias, uint32_t gen);
+// Marks the aliases of an empty leader that is leaving its class (class lock held), so
+// a racing mh_mesh_alias_emptied leaves them to mh_mesh_release_aliases.
+void mh_mesh_detach_aliases(mh_span_t *leader);
 // Resets every alias of leader (empty, off every list) to its own pages and frees them.
 void mh_mesh_release_aliases(mh_span_t *leader);
 

@@ -1,0 +1,164 @@
+// test_mesh.c - meshing: a pass finds pairs, every byte of every live object survives,
+// the source's physical pages are released, aliases share pages with their leader,
+// frees through aliases work and release the aliases, chains grow, the VMA budget
+// holds, and a forked child sees the meshed heap intact.
+#include <pthread.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "arena.h"
+#include "harness.h"
+#include "mesh.h"
+#include "options.h"
+#include "thread_heap.h"
+
+enum { N = 40000, SIZE = 64 };
+static char *objs[N];
+static int live[N];
+
+static void fill(int i) {
+    for (int k = 0; k < SIZE; k++) objs[i][k] = (char)(i * 31 + k);
+}
+
+static int intact(int i) {
+    for (int k = 0; k < SIZE; k++)
+        if (objs[i][k] != (char)(i * 31 + k)) return 0;
+    return 1;
+}
+
+// A worker allocates N objects and frees ~85% at random, then exits: its spans end up
+// detached and partly full - the fragmented heap meshing is for.
+static void *fragment(void *arg) {
+    (void)arg;
+    uint64_t x = 88172645463325252ull;
+    for (int i = 0; i < N; i++) {
+        objs[i] = mh_tlh_malloc(SIZE);
+        fill(i);
+        live[i] = 1;
+    }
+    for (int i = 0; i < N; i++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        if (x % 100 < 85) {
+            mh_tlh_free(objs[i], "free");
+            live[i] = 0;
+        }
+    }
+    return NULL;
+}
+
+static void *free_all(void *arg) {
+    (void)arg;
+    for (int i = 0; i < N; i++)
+        if (live[i]) {
+            mh_tlh_free(objs[i], "free");
+            live[i] = 0;
+        }
+    return NULL;
+}
+
+static void run_thread(void *(*fn)(void *)) {
+    pthread_t t;
+    pthread_create(&t, NULL, fn, NULL);
+    pthread_join(t, NULL);
+}
+
+static int count_bad(void) {
+    int bad = 0;
+    for (int i = 0; i < N; i++) bad += live[i] && !intact(i);
+    return bad;
+}
+
+static unsigned cls_of_size(void) { return mh_size_to_class(SIZE); }
+
+static void mesh_preserves_and_releases(void) {
+    mh_opt[MH_OPT_period_ms] = 0; // only explicit passes in this test
+    run_thread(fragment);
+    mh_arena_stats_t before, after;
+    mh_arena_purge_all();
+    mh_arena_stats(&before);
+    size_t pairs = mh_mesh_class(cls_of_size());
+    mh_arena_stats(&after);
+    printf("  meshed %zu pairs; heap file %zu -> %zu bytes\n", pairs, before.file_bytes, after.file_bytes);
+    CHECK(pairs > 50);
+    CHECK_EQ(count_bad(), 0);
+    CHECK(after.file_bytes + pairs * 4096 / 2 <= before.file_bytes); // sources punched
+    int aliased = 0;
+    for (int i = 0; i < N && !aliased; i++) {
+        if (!live[i]) continue;
+        mh_span_t *s = mh_dir_lookup(objs[i]);
+        if (s->kind != MH_KIND_ALIAS) continue;
+        aliased = 1;
+        // The alias and its leader are one physical page: a write shows through both.
+        char *twin = (char *)s->leader->start + (objs[i] - (char *)s->start);
+        objs[i][3] = 0x5a;
+        CHECK(twin[3] == 0x5a);
+        fill(i);
+        CHECK_EQ(mh_tlh_usable_size(objs[i]), SIZE);
+    }
+    CHECK(aliased);
+}
+
+static void chains_grow(void) {
+    mh_mesh_stats_t st0, st1;
+    mh_mesh_stats(&st0);
+    size_t more = 0;
+    for (int round = 0; round < 4; round++) more += mh_mesh_class(cls_of_size());
+    mh_mesh_stats(&st1);
+    int longest = 0;
+    for (int i = 0; i < N; i++) {
+        if (!live[i]) continue;
+        mh_span_t *s = mh_dir_lookup(objs[i]);
+        mh_span_t *leader = s->kind == MH_KIND_ALIAS ? s->leader : s;
+        if ((int)leader->naliases > longest) longest = (int)leader->naliases;
+    }
+    printf("  %zu more pairs, longest chain %d aliases\n", more, longest);
+    CHECK(more > 0);
+    CHECK(longest >= 2);
+    CHECK_EQ(count_bad(), 0);
+}
+
+static void fork_sees_meshed_heap(void) {
+    pid_t pid = fork();
+    if (pid == 0) {
+        int bad = count_bad();
+        for (int i = 0; i < N; i += 2) // free through aliases and leaders in the child
+            if (live[i]) {
+                mh_tlh_free(objs[i], "free");
+                live[i] = 0;
+            }
+        for (int i = 0; i < 5000; i++) mh_tlh_free(mh_tlh_malloc(SIZE), "free");
+        bad += count_bad();
+        _exit(bad ? 1 : 0);
+    }
+    int status;
+    waitpid(pid, &status, 0);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    CHECK_EQ(count_bad(), 0);
+}
+
+static void frees_release_aliases(void) {
+    mh_mesh_stats_t st;
+    mh_mesh_stats(&st);
+    CHECK(st.aliases > 0);
+    run_thread(free_all); // every object, most of them through aliases
+    mh_mesh_stats(&st);
+    CHECK_EQ(st.aliases, 0);
+}
+
+static void budget_holds(void) {
+    mh_opt[MH_OPT_max_aliases] = 7;
+    mh_opt[MH_OPT_max_map_count] = MH_CHECK_OFF; // no warning line in the test log
+    run_thread(fragment);
+    for (int round = 0; round < 3; round++) mh_mesh_class(cls_of_size());
+    mh_mesh_stats_t st;
+    mh_mesh_stats(&st);
+    CHECK(st.aliases <= 7);
+    CHECK(st.aliases >= 1);
+    CHECK_EQ(count_bad(), 0);
+    run_thread(free_all);
+    mh_opt[MH_OPT_max_aliases] = 0;
+}
+
+TEST_MAIN(T(mesh_preserves_and_releases), T(chains_grow), T(fork_sees_meshed_heap),
+          T(frees_release_aliases), T(budget_holds))
