@@ -240,7 +240,7 @@ void mh_gh_flush(mh_sv_t *sv, uint32_t count, const char *who) {
     }
     for (uint32_t i = count; i < sv->n; i++) sv->p[i - count] = sv->p[i];
     sv->n -= count;
-    mh_mesh_maybe(); // frees to detached spans are what fragments the heap
+    if (count) mh_mesh_maybe(mh_dir_class(batch[0]) & 63); // frees to spans fragment the class
 }
 
 void mh_gh_release(mh_sv_t *sv, bool tolerant) {
@@ -289,7 +289,7 @@ void mh_gh_free_remote(void *p, const char *who) {
     clear_batch(vs, &p, 1, who, &after);
     section_exit(b);
     after_section(cls, &after);
-    mh_mesh_maybe();
+    mh_mesh_maybe(cls);
 }
 
 // Fork child only (single-threaded): a thread that vanished in the fork may have been

@@ -8,6 +8,8 @@
 #include "mesh.h"
 
 #include <linux/futex.h>
+#include <pthread.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -290,7 +292,7 @@ static uint64_t coarse_now_ns(void) {
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-void mh_mesh_maybe(void) {
+void mh_mesh_maybe(unsigned hint) {
     int64_t period = mh_opt[MH_OPT_period_ms];
     if (period <= 0) return;
     uint64_t now = coarse_now_ns(), last = mh_load_relaxed(&last_pass_ns);
@@ -300,13 +302,13 @@ void mh_mesh_maybe(void) {
     if (!atomic_compare_exchange_strong(&last_pass_ns, &last, now)) return; // another thread runs it
     size_t meshed = 0;
     if (mh_opt[MH_OPT_class_at_a_time]) {
-        for (unsigned tries = 0; tries < MH_NUM_CLASSES && !meshed; tries++) {
-            unsigned c = next_class++ % MH_NUM_CLASSES;
-            if (mh_classes[c].size <= MESH_MAX_SIZE) {
-                meshed = mh_mesh_class(c);
-                break;
-            }
+        // The class being freed right now is the one fragmenting; otherwise round-robin.
+        unsigned c = hint < MH_NUM_CLASSES && mh_classes[hint].size <= MESH_MAX_SIZE ? hint : MH_NUM_CLASSES;
+        for (unsigned tries = 0; c == MH_NUM_CLASSES && tries < MH_NUM_CLASSES; tries++) {
+            unsigned k = next_class++ % MH_NUM_CLASSES;
+            if (mh_classes[k].size <= MESH_MAX_SIZE) c = k;
         }
+        if (c < MH_NUM_CLASSES) meshed = mh_mesh_class(c);
     } else {
         meshed = mh_mesh_compact();
     }
@@ -359,7 +361,56 @@ void mh_mesh_alias_emptied(unsigned cls, mh_span_t *alias, uint32_t gen) {
     if (ok) release_alias(alias);
 }
 
+// ---- background thread ----------------------------------------------------------------
+// With mesh.background_thread, meshing and page release also happen while the program
+// is idle (no frees to trigger them): every period (100 ms when meshing is off) the
+// thread meshes the next class and returns dirty pages. It is started on request and
+// again in a fork child, which has no threads but the forking one.
+
+static _Atomic int bg_state; // 0 none, 1 starting or running
+
+static void *background_main(void *arg) {
+    (void)arg;
+    for (;;) {
+        int64_t period = mh_opt[MH_OPT_period_ms];
+        uint64_t ms = period > 0 ? (uint64_t)period : 100;
+        struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
+        nanosleep(&ts, NULL);
+        if (!mh_opt[MH_OPT_background_thread]) break;
+        if (period > 0) {
+            mh_store_relaxed(&last_pass_ns, 0); // due now
+            mh_mesh_maybe(MH_NUM_CLASSES);
+        }
+        mh_arena_purge_all();
+    }
+    mh_store_release(&bg_state, 0);
+    return NULL;
+}
+
+void mh_mesh_start_background(void) {
+    int expected = 0;
+    if (!atomic_compare_exchange_strong(&bg_state, &expected, 1)) return;
+    pthread_attr_t attr;
+    pthread_t t;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    // All signals blocked in the helper: the program's signals go to its own threads.
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    if (pthread_create(&t, &attr, background_main, NULL) != 0) {
+        mh_store_release(&bg_state, 0);
+        mh_warn("mesh.background_thread: cannot start the thread; meshing stays on free paths");
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    pthread_attr_destroy(&attr);
+}
+
 void mh_mesh_fork_child(void) {
+    if (mh_load_relaxed(&bg_state)) {
+        mh_store_relaxed(&bg_state, 0);
+        mh_mesh_start_background(); // the parent's thread did not come along
+    }
     mh_lock_reset(&pass_lock);
     mh_store_relaxed(&prot_n, 0);
     if (mh_load_relaxed(&epoch) & 1) atomic_fetch_add(&epoch, 1);

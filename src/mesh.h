@@ -16,8 +16,10 @@
 #include "common.h"
 #include "span.h"
 
-// Runs a pass if mesh.period_ms has elapsed since the last one (cheap otherwise).
-void mh_mesh_maybe(void);
+// Runs a pass if mesh.period_ms has elapsed since the last one (cheap otherwise). hint:
+// the class just freed into (meshed first when classes go one at a time), or
+// MH_NUM_CLASSES for round-robin.
+void mh_mesh_maybe(unsigned hint);
 // Runs a full pass over every class now; returns the number of pairs meshed.
 size_t mh_mesh_compact(void);
 // Meshes one class now (tests, benchmarks); returns the pairs meshed.
@@ -44,6 +46,8 @@ typedef struct mh_mesh_stats_s {
 } mh_mesh_stats_t;
 void mh_mesh_stats(mh_mesh_stats_t *out);
 
+// Starts the background meshing thread (mesh.background_thread); idempotent.
+void mh_mesh_start_background(void);
 void mh_mesh_fork_child(void);
 
 #endif
