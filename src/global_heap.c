@@ -69,6 +69,9 @@ static mh_span_t *refile(class_bin_t *b, mh_span_t *s) {
     list_remove(b, s);
     if (want == MH_LIST_EMPTY && (b->nempty >= b->empty_max || s->naliases)) {
         mh_mesh_detach_aliases(s); // under the lock: racing alias releases back off
+        // Leaving the class: a racing re-file of the same span (another freer that also
+        // saw it empty) must not hand it out for release a second time.
+        __atomic_store_n(&s->kind, MH_KIND_BUSY, __ATOMIC_RELEASE);
         return s;
     }
     if (want != MH_LIST_NONE) list_push(b, s, want);
