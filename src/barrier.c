@@ -26,6 +26,7 @@ static int slot_of(int sig) { return sig == SIGSEGV ? 0 : sig == SIGBUS ? 1 : -1
 // Delivers a fault that is not ours the way the kernel would have.
 static void chain(int sig, siginfo_t *info, void *ctx) {
     struct sigaction *a = &app[slot_of(sig)];
+    if (a->sa_handler == SIG_IGN && info->si_code <= 0) return; // sent by kill(): ignored
     if (a->sa_handler == SIG_DFL || a->sa_handler == SIG_IGN) {
         // A fault cannot be ignored: the kernel kills with the default action. Restore
         // it; returning re-executes the instruction, which faults again and kills with
@@ -37,14 +38,18 @@ static void chain(int sig, siginfo_t *info, void *ctx) {
         if (info->si_code <= 0) raise(sig);
         return;
     }
-    sigset_t old;
-    pthread_sigmask(SIG_BLOCK, &a->sa_mask, &old);
-    if (a->sa_flags & SA_SIGINFO) a->sa_sigaction(sig, info, ctx);
-    else a->sa_handler(sig);
-    if (a->sa_flags & SA_RESETHAND) {
+    // As the kernel would: block the handler's sa_mask, and the signal itself unless
+    // the program asked for SA_NODEFER (our own handler runs with SA_NODEFER).
+    struct sigaction run = *a;
+    if (run.sa_flags & SA_RESETHAND) { // reset on delivery: the handler may longjmp out
         memset(a, 0, sizeof *a);
         a->sa_handler = SIG_DFL;
     }
+    sigset_t mask = run.sa_mask, old;
+    if (!(run.sa_flags & SA_NODEFER)) sigaddset(&mask, sig);
+    pthread_sigmask(SIG_BLOCK, &mask, &old);
+    if (run.sa_flags & SA_SIGINFO) run.sa_sigaction(sig, info, ctx);
+    else run.sa_handler(sig);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
 }
 

@@ -14,6 +14,7 @@
 #include <sys/socket.h>
 #include <sys/types.h>
 #include <sys/uio.h>
+#include <pthread.h>
 #include <unistd.h>
 
 #include "barrier.h"
@@ -93,13 +94,49 @@ MH_EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *
     return mh_barrier_sigaction(sig, act, old);
 }
 
-// BSD semantics, as glibc's signal(): restart syscalls, keep the handler installed.
-MH_EXPORT sighandler_t signal(int sig, sighandler_t handler) {
+// signal() and its relatives install through libc's internal sigaction, which would
+// bypass ours: they are re-implemented on top of mh_barrier_sigaction with glibc's flags.
+static sighandler_t install(int sig, sighandler_t handler, int flags, bool mask_self) {
     struct sigaction sa, old;
+    if (handler == SIG_ERR || sig <= 0 || sig >= NSIG) {
+        errno = EINVAL;
+        return SIG_ERR;
+    }
     sa.sa_handler = handler;
     sigemptyset(&sa.sa_mask);
-    sigaddset(&sa.sa_mask, sig);
-    sa.sa_flags = SA_RESTART;
+    if (mask_self) sigaddset(&sa.sa_mask, sig);
+    sa.sa_flags = flags;
     if (mh_barrier_sigaction(sig, &sa, &old) != 0) return SIG_ERR;
     return old.sa_handler;
+}
+
+// BSD semantics, as glibc's signal(): restart syscalls, keep the handler installed.
+MH_EXPORT sighandler_t signal(int sig, sighandler_t handler) { return install(sig, handler, SA_RESTART, true); }
+
+MH_EXPORT sighandler_t bsd_signal(int sig, sighandler_t handler) { return install(sig, handler, SA_RESTART, true); }
+
+// System V semantics: one-shot, not blocked while it runs.
+MH_EXPORT sighandler_t sysv_signal(int sig, sighandler_t handler) {
+    return install(sig, handler, SA_RESETHAND | SA_NODEFER, false);
+}
+
+MH_EXPORT sighandler_t sigset(int sig, sighandler_t disp) {
+    if (sig != SIGSEGV && sig != SIGBUS) {
+        static sighandler_t (*real_sigset)(int, sighandler_t);
+        if (!real_sigset) real_sigset = (sighandler_t(*)(int, sighandler_t))dlsym(RTLD_NEXT, "sigset");
+        if (!real_sigset) return SIG_ERR;
+        return real_sigset(sig, disp);
+    }
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, sig);
+    if (disp == SIG_HOLD) { // block it, keep the handler
+        struct sigaction old;
+        if (mh_barrier_sigaction(sig, NULL, &old) != 0) return SIG_ERR;
+        pthread_sigmask(SIG_BLOCK, &set, NULL);
+        return old.sa_handler;
+    }
+    sighandler_t prev = install(sig, disp, 0, false);
+    if (prev != SIG_ERR) pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+    return prev;
 }

@@ -65,6 +65,9 @@ recvmsg
 recvmmsg
 sigaction
 signal
+bsd_signal
+sysv_signal
+sigset
 '
 
 # defined dynamic symbols, without version suffixes and without the
