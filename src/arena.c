@@ -484,16 +484,18 @@ static const region_t *region_of(uintptr_t p) {
     return NULL;
 }
 
-bool mh_arena_meshable(const mh_span_t *s) {
-    return A.regions[s->region].shared && fd_still_ours();
-}
+bool mh_arena_file_ok(void) { return fd_still_ours(); }
+
+bool mh_arena_span_shared(const mh_span_t *s) { return A.regions[s->region].shared; }
 
 int mh_arena_remap(uintptr_t va, size_t len, uintptr_t target) {
     const region_t *g = region_of(target);
     if (!g || !g->shared || A.fd < 0) return EINVAL;
     void *p;
+    // MADV_NOHUGEPAGE is a VMA flag: a new mapping needs it again, but one page cannot
+    // be a huge page anyway, so single-page remaps skip the extra syscall.
     int rc = mh_os_map_file((void *)va, len, A.fd, g->file_off + (target - g->base), &p);
-    if (rc == 0) mh_os_no_huge_pages((void *)va, len);
+    if (rc == 0 && len > MH_PAGE_SIZE) mh_os_no_huge_pages((void *)va, len);
     return rc;
 }
 

@@ -91,8 +91,10 @@ void mh_arena_stats(mh_arena_stats_t *out);
 void mh_arena_for_each_span(void (*fn)(mh_span_t *, void *), void *arg);
 
 // ---- meshing support (callers hold the class lock of the spans involved) ----
-// True when span s lives in a memfd-backed region whose file we still hold.
-bool mh_arena_meshable(const mh_span_t *s);
+// True when the heap file is still ours (fstat; once per pass, not per span).
+bool mh_arena_file_ok(void);
+// True when span s lives in a memfd-backed region.
+bool mh_arena_span_shared(const mh_span_t *s);
 // Maps the virtual range [va, va+len) onto the file pages behind target (a span start
 // in a shared region: its identity pages). 0 or an errno value.
 int mh_arena_remap(uintptr_t va, size_t len, uintptr_t target);

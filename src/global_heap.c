@@ -22,6 +22,7 @@ typedef struct class_bin_s {
     mh_span_t *partial; // guarded by lock
     mh_span_t *empty;   // guarded by lock
     uint32_t nempty;    // guarded by lock
+    uint32_t npartial;  // guarded by lock (read racily by the mesher's class choice)
     uint32_t empty_max;
 } __attribute__((aligned(64))) class_bin_t;
 
@@ -46,6 +47,7 @@ static void list_remove(class_bin_t *b, mh_span_t *s) {
     else *list_head(b, s->list) = s->next;
     if (s->next) s->next->prev = s->prev;
     if (s->list == MH_LIST_EMPTY) b->nempty--;
+    if (s->list == MH_LIST_PARTIAL) b->npartial--;
     s->prev = s->next = NULL;
     s->list = MH_LIST_NONE;
 }
@@ -58,6 +60,7 @@ static void list_push(class_bin_t *b, mh_span_t *s, unsigned list) {
     *h = s;
     s->list = (uint8_t)list;
     if (list == MH_LIST_EMPTY) b->nempty++;
+    if (list == MH_LIST_PARTIAL) b->npartial++;
 }
 
 // Files a detached span on the list its occupancy calls for. Returns the span when it
@@ -327,6 +330,7 @@ void *mh_gh_alloc_orphan(unsigned cls) {
 void mh_gh_class_lock(unsigned cls) { mh_lock(&bins[cls].lock); }
 void mh_gh_class_unlock(unsigned cls) { mh_unlock(&bins[cls].lock); }
 mh_span_t *mh_gh_partial_head(unsigned cls) { return bins[cls].partial; }
+unsigned mh_gh_partial_count(unsigned cls) { return __atomic_load_n(&bins[cls].npartial, __ATOMIC_RELAXED); }
 void mh_gh_unlist(unsigned cls, mh_span_t *s) { list_remove(&bins[cls], s); }
 mh_span_t *mh_gh_refile(unsigned cls, mh_span_t *s) { return refile(&bins[cls], s); }
 

@@ -32,6 +32,7 @@
 #define MAX_CHAIN 256        // virtual spans sharing one physical span
 #define MESH_MAX_SIZE 2048   // larger classes hold stdio buffers read by libc itself
 #define PAUSE_BUCKETS 40     // log2 histogram of pass durations in ns
+#define PASS_BUDGET_NS 1000000 // a pass stops meshing after 1 ms (the pause bound)
 
 static mh_lock_t pass_lock = MH_LOCK_INIT;
 static _Atomic uint64_t epoch; // odd while a pair is being meshed
@@ -46,6 +47,13 @@ static bool rng_ready, budget_warned;
 static _Atomic uint64_t aliases_total;
 static uint64_t passes, pairs_total, pause_hist[PAUSE_BUCKETS], pause_max;
 static mh_span_t *cand[MAX_CANDIDATES];
+
+// The rate limit's clock (a vDSO read; every comparison uses this one clock).
+static uint64_t coarse_now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
 
 // ---- barrier state -----------------------------------------------------------------
 
@@ -206,15 +214,19 @@ static bool meshable(mh_span_t *a, mh_span_t *b) {
 
 static unsigned gather(unsigned cls) {
     unsigned n = 0;
+    if (!mh_arena_file_ok()) return 0; // one check of the heap file per pass
     for (mh_span_t *s = mh_gh_partial_head(cls); s && n < MAX_CANDIDATES; s = s->next) {
         unsigned used = mh_span_in_use(s);
-        if (mh_load_relaxed(&s->owner) == NULL && used * 5 < s->objs * 4u && mh_arena_meshable(s))
+        if (mh_load_relaxed(&s->owner) == NULL && used * 5 < s->objs * 4u && mh_arena_span_shared(s))
             cand[n++] = s;
     }
     return n;
 }
 
-static size_t mesh_class_locked(unsigned cls) {
+static bool pass_truncated; // the last pass ran out of time with pairs left
+
+static size_t mesh_class_locked(unsigned cls, uint64_t t0) {
+    pass_truncated = false;
     unsigned n = gather(cls);
     for (unsigned i = n; i > 1; i--) { // shuffle, then split in halves
         unsigned j = mh_rng_below(&rng, i);
@@ -226,6 +238,10 @@ static size_t mesh_class_locked(unsigned cls) {
     mh_span_t **left = cand, **right = cand + half;
     size_t meshed = 0;
     for (unsigned i = 0; i < half; i++) {
+        if ((i & 63) == 63 && mh_os_now_ns() - t0 > PASS_BUDGET_NS) { // probing is bounded too
+            pass_truncated = true;
+            return meshed;
+        }
         for (unsigned k = 0; k < PROBES && k < half; k++) {
             unsigned r = (i + k) % half;
             mh_span_t *a = left[i], *b = right[r];
@@ -251,6 +267,10 @@ static size_t mesh_class_locked(unsigned cls) {
             (void)mh_gh_refile(cls, dst);
             right[r] = NULL;
             meshed++;
+            if (mh_os_now_ns() - t0 > PASS_BUDGET_NS) {
+                pass_truncated = true;
+                return meshed;
+            }
             break;
         }
     }
@@ -268,7 +288,7 @@ size_t mh_mesh_class(unsigned cls) {
     uint64_t t0 = mh_os_now_ns();
     mh_gh_class_lock(cls);
     mh_gh_exclusive_begin(cls);
-    size_t meshed = mesh_class_locked(cls);
+    size_t meshed = mesh_class_locked(cls, t0);
     mh_gh_exclusive_end(cls);
     mh_gh_class_unlock(cls);
     record_pause(mh_os_now_ns() - t0);
@@ -282,14 +302,23 @@ size_t mh_mesh_class(unsigned cls) {
 size_t mh_mesh_compact(void) {
     size_t total = 0;
     for (unsigned c = 0; c < MH_NUM_CLASSES; c++) total += mh_mesh_class(c);
-    mh_store_relaxed(&last_pass_ns, mh_os_now_ns());
+    mh_store_relaxed(&last_pass_ns, coarse_now_ns());
     return total;
 }
 
-static uint64_t coarse_now_ns(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+// The class to mesh next: the one just freed into when it has many partial spans,
+// else the meshable class with the most partial spans, else round-robin.
+static unsigned pick_class(unsigned hint) {
+    if (hint < MH_NUM_CLASSES && mh_classes[hint].size <= MESH_MAX_SIZE && mh_gh_partial_count(hint) >= 16)
+        return hint;
+    unsigned best = MH_NUM_CLASSES, most = 1;
+    for (unsigned c = 0; c < MH_NUM_CLASSES && mh_classes[c].size <= MESH_MAX_SIZE; c++) {
+        unsigned k = (next_class + c) % MH_NUM_CLASSES;
+        if (mh_classes[k].size <= MESH_MAX_SIZE && mh_gh_partial_count(k) > most)
+            best = k, most = mh_gh_partial_count(k);
+    }
+    next_class++;
+    return best < MH_NUM_CLASSES ? best : next_class % MH_NUM_CLASSES;
 }
 
 void mh_mesh_maybe(unsigned hint) {
@@ -302,17 +331,13 @@ void mh_mesh_maybe(unsigned hint) {
     if (!atomic_compare_exchange_strong(&last_pass_ns, &last, now)) return; // another thread runs it
     size_t meshed = 0;
     if (mh_opt[MH_OPT_class_at_a_time]) {
-        // The class being freed right now is the one fragmenting; otherwise round-robin.
-        unsigned c = hint < MH_NUM_CLASSES && mh_classes[hint].size <= MESH_MAX_SIZE ? hint : MH_NUM_CLASSES;
-        for (unsigned tries = 0; c == MH_NUM_CLASSES && tries < MH_NUM_CLASSES; tries++) {
-            unsigned k = next_class++ % MH_NUM_CLASSES;
-            if (mh_classes[k].size <= MESH_MAX_SIZE) c = k;
-        }
-        if (c < MH_NUM_CLASSES) meshed = mh_mesh_class(c);
+        meshed = mh_mesh_class(pick_class(hint));
     } else {
-        meshed = mh_mesh_compact();
+        for (unsigned c = 0; c < MH_NUM_CLASSES; c++) meshed += mh_mesh_class(c);
     }
     idle_passes = meshed ? 0 : idle_passes + 1;
+    // A pass cut short by its time budget left pairs behind: the next free may go on.
+    if (pass_truncated) mh_store_relaxed(&last_pass_ns, now - (uint64_t)period * 1000000u);
 }
 
 // ---- aliases ---------------------------------------------------------------------------
