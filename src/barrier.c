@@ -9,6 +9,8 @@
 
 #include <errno.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "arena.h"
 #include "atomic.h"
@@ -19,7 +21,12 @@ extern int __sigaction(int, const struct sigaction *, struct sigaction *);
 
 static struct sigaction app[2]; // [0] SIGSEGV, [1] SIGBUS
 static _Atomic int installed;
-static __thread unsigned retries MH_TLS_IE;
+static __thread uintptr_t last_fault_addr MH_TLS_IE;
+static __thread uint64_t last_fault_epoch MH_TLS_IE;
+
+static void raw_sigmask(int how, const sigset_t *set, sigset_t *old) {
+    syscall(SYS_rt_sigprocmask, how, set, old, _NSIG / 8);
+}
 
 static int slot_of(int sig) { return sig == SIGSEGV ? 0 : sig == SIGBUS ? 1 : -1; }
 
@@ -47,31 +54,34 @@ static void chain(int sig, siginfo_t *info, void *ctx) {
     }
     sigset_t mask = run.sa_mask, old;
     if (!(run.sa_flags & SA_NODEFER)) sigaddset(&mask, sig);
-    pthread_sigmask(SIG_BLOCK, &mask, &old);
+    raw_sigmask(SIG_BLOCK, &mask, &old); // not our pthread_sigmask, which never blocks SIGSEGV
     if (run.sa_flags & SA_SIGINFO) run.sa_sigaction(sig, info, ctx);
     else run.sa_handler(sig);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    raw_sigmask(SIG_SETMASK, &old, NULL);
 }
 
 static void on_fault(int sig, siginfo_t *info, void *ctx) {
     int saved = errno;
     uintptr_t addr = (uintptr_t)info->si_addr;
     if (sig == SIGSEGV && info->si_code == SEGV_ACCERR && mh_arena_contains((void *)addr)) {
-        // Our heap is only ever read-only while being meshed: wait and retry the store.
-        // A fault that keeps recurring with no mesh running is not ours after all.
         uint64_t e = mh_mesh_epoch();
-        if ((e & 1) && mh_mesh_protects(addr)) {
+        if ((e & 1) && mh_mesh_protects(addr)) { // being meshed: wait, then retry the store
             mh_mesh_wait(e);
-            retries = 0;
+            last_fault_addr = 0;
             errno = saved;
             return;
         }
-        if (++retries < 1000) {
+        // The pair may have finished between the fault and this check: retry once. The
+        // same address faulting again with no mesh in between is the program's own
+        // protection (a GC's barrier, say): it goes to the program's handler.
+        if (addr != last_fault_addr || e != last_fault_epoch) {
+            last_fault_addr = addr;
+            last_fault_epoch = e;
             errno = saved;
             return;
         }
     }
-    retries = 0;
+    last_fault_addr = 0;
     errno = saved;
     chain(sig, info, ctx);
 }

@@ -140,3 +140,31 @@ MH_EXPORT sighandler_t sigset(int sig, sighandler_t disp) {
     if (prev != SIG_ERR) pthread_sigmask(SIG_UNBLOCK, &set, NULL);
     return prev;
 }
+
+// The write barrier needs SIGSEGV to reach its handler in every thread: a synchronous
+// fault on a blocked SIGSEGV kills the process. So the masks programs set never block
+// SIGSEGV or SIGBUS (glibc's own internal masking does not come through here).
+static const sigset_t *unblock_faults(int how, const sigset_t *set, sigset_t *copy) {
+    if (!set || how == SIG_UNBLOCK) return set;
+    *copy = *set;
+    sigdelset(copy, SIGSEGV);
+    sigdelset(copy, SIGBUS);
+    return copy;
+}
+
+MH_EXPORT int pthread_sigmask(int how, const sigset_t *set, sigset_t *old) {
+    static int (*real_mask)(int, const sigset_t *, sigset_t *);
+    if (!real_mask) real_mask = (int (*)(int, const sigset_t *, sigset_t *))dlsym(RTLD_NEXT, "pthread_sigmask");
+    if (!real_mask) return ENOSYS;
+    sigset_t copy;
+    return real_mask(how, unblock_faults(how, set, &copy), old);
+}
+
+MH_EXPORT int sigprocmask(int how, const sigset_t *set, sigset_t *old) {
+    int rc = pthread_sigmask(how, set, old);
+    if (rc) {
+        errno = rc;
+        return -1;
+    }
+    return 0;
+}

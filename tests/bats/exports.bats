@@ -68,6 +68,8 @@ signal
 bsd_signal
 sysv_signal
 sigset
+sigprocmask
+pthread_sigmask
 '
 
 # defined dynamic symbols, without version suffixes and without the
