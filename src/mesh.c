@@ -306,14 +306,14 @@ size_t mh_mesh_compact(void) {
     return total;
 }
 
-// The class to mesh next: the one just freed into when it has many partial spans,
-// else the meshable class with the most partial spans, else round-robin.
+// The class to mesh next: the meshable class with the most partial spans (where
+// fragmentation is), the class just freed into on a tie, else round-robin.
 static unsigned pick_class(unsigned hint) {
-    if (hint < MH_NUM_CLASSES && mh_classes[hint].size <= MESH_MAX_SIZE && mh_gh_partial_count(hint) >= 16)
-        return hint;
-    unsigned best = MH_NUM_CLASSES, most = 1;
-    for (unsigned c = 0; c < MH_NUM_CLASSES && mh_classes[c].size <= MESH_MAX_SIZE; c++) {
-        unsigned k = (next_class + c) % MH_NUM_CLASSES;
+    unsigned best = MH_NUM_CLASSES, most = 0;
+    if (hint < MH_NUM_CLASSES && mh_classes[hint].size <= MESH_MAX_SIZE)
+        best = hint, most = mh_gh_partial_count(hint);
+    for (unsigned i = 0; i < MH_NUM_CLASSES; i++) {
+        unsigned k = (next_class + i) % MH_NUM_CLASSES;
         if (mh_classes[k].size <= MESH_MAX_SIZE && mh_gh_partial_count(k) > most)
             best = k, most = mh_gh_partial_count(k);
     }
@@ -399,6 +399,7 @@ static void *background_main(void *arg) {
     for (;;) {
         int64_t period = mh_opt[MH_OPT_period_ms];
         uint64_t ms = period > 0 ? (uint64_t)period : 100;
+        if (pass_truncated && period > 0) ms = 2; // work left: continue soon, pauses stay short
         struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
         nanosleep(&ts, NULL);
         if (!mh_opt[MH_OPT_background_thread]) break;
