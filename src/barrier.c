@@ -103,9 +103,35 @@ void mh_barrier_install(void) {
     mh_store_release(&installed, 1);
 }
 
+// Handlers of other signals must not block SIGSEGV/SIGBUS while they run (a write into
+// a span being meshed would then kill the process): the kernel gets their sa_mask
+// without those two, and the program reads back the mask it set.
+static sigset_t asked_mask[_NSIG];
+static unsigned char asked_valid[_NSIG];
+
+static int other_sigaction(int sig, const struct sigaction *act, struct sigaction *old) {
+    if (sig <= 0 || sig >= _NSIG) return __sigaction(sig, act, old);
+    struct sigaction copy;
+    const struct sigaction *use = act;
+    if (act) {
+        copy = *act;
+        sigdelset(&copy.sa_mask, SIGSEGV);
+        sigdelset(&copy.sa_mask, SIGBUS);
+        use = &copy;
+    }
+    int rc = __sigaction(sig, use, old);
+    if (rc == 0 && old && asked_valid[sig]) old->sa_mask = asked_mask[sig];
+    if (rc == 0 && act) {
+        asked_mask[sig] = act->sa_mask;
+        asked_valid[sig] = 1;
+    }
+    return rc;
+}
+
 int mh_barrier_sigaction(int sig, const struct sigaction *act, struct sigaction *old) {
     int i = slot_of(sig);
-    if (i < 0 || mh_load_acquire(&installed) != 1) return __sigaction(sig, act, old);
+    if (i < 0) return other_sigaction(sig, act, old);
+    if (mh_load_acquire(&installed) != 1) return __sigaction(sig, act, old);
     if (old) *old = app[i];
     if (act) app[i] = *act;
     return 0;

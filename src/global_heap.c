@@ -225,9 +225,14 @@ void mh_gh_flush(mh_sv_t *sv, uint32_t count, const char *who) {
     if (count > sv->n) count = sv->n;
     void *batch[MH_MAX_OBJS];
     after_t after[MH_MAX_OBJS];
-    for (uint32_t done = 0; done < count;) {
-        uint32_t n = count - done < MH_MAX_OBJS ? count - done : MH_MAX_OBJS, groups = 0;
-        for (uint32_t i = 0; i < n; i++) batch[i] = sv->p[done + i];
+    while (count > 0) {
+        uint32_t n = count < MH_MAX_OBJS ? count : MH_MAX_OBJS, groups = 0;
+        // Out of the cache before their bits are cleared: a fork while this thread waits
+        // on a lock below must not find cleared slots still listed as cached here.
+        for (uint32_t i = 0; i < n; i++) batch[i] = sv->p[i];
+        for (uint32_t i = n; i < sv->n; i++) sv->p[i - n] = sv->p[i];
+        sv->n -= n;
+        count -= n;
         sort_ptrs(batch, n);
         unsigned cls = mh_dir_class(batch[0]) & 63; // a vector holds one class
         class_bin_t *b = &bins[cls];
@@ -242,11 +247,8 @@ void mh_gh_flush(mh_sv_t *sv, uint32_t count, const char *who) {
         }
         section_exit(b);
         for (uint32_t g = 0; g < groups; g++) after_section(cls, &after[g]);
-        done += n;
+        mh_mesh_maybe(cls); // frees to spans are what fragments a class
     }
-    for (uint32_t i = count; i < sv->n; i++) sv->p[i - count] = sv->p[i];
-    sv->n -= count;
-    if (count) mh_mesh_maybe(mh_dir_class(batch[0]) & 63); // frees to spans fragment the class
 }
 
 void mh_gh_release(mh_sv_t *sv, bool tolerant) {
@@ -374,7 +376,11 @@ void mh_gh_fork_parent(void) {
 }
 
 void mh_gh_fork_child(void) {
-    for (unsigned c = 0; c < MH_NUM_CLASSES; c++) mh_lock_reset(&bins[c].lock);
+    for (unsigned c = 0; c < MH_NUM_CLASSES; c++) {
+        mh_lock_reset(&bins[c].lock);
+        mh_store_relaxed(&bins[c].freeing, 0); // sections of threads that did not come along
+        mh_store_relaxed(&bins[c].meshing, 0);
+    }
 }
 
 void mh_gh_init(void) {

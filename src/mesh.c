@@ -217,7 +217,8 @@ static unsigned gather(unsigned cls) {
     if (!mh_arena_file_ok()) return 0; // one check of the heap file per pass
     for (mh_span_t *s = mh_gh_partial_head(cls); s && n < MAX_CANDIDATES; s = s->next) {
         unsigned used = mh_span_in_use(s);
-        if (mh_load_relaxed(&s->owner) == NULL && used * 5 < s->objs * 4u && mh_arena_span_shared(s))
+        // Empty spans are being re-filed by a freer waiting for this pass: not candidates.
+        if (used && mh_load_relaxed(&s->owner) == NULL && used * 5 < s->objs * 4u && mh_arena_span_shared(s))
             cand[n++] = s;
     }
     return n;
@@ -380,6 +381,7 @@ void mh_mesh_alias_emptied(unsigned cls, mh_span_t *alias, uint32_t gen) {
         if (ok) {
             *link = alias->next_alias;
             leader->naliases--;
+            alias->kind = MH_KIND_BUSY; // a racing second call sees it gone
         }
     }
     mh_gh_class_unlock(cls);

@@ -11,6 +11,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <signal.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 #include <sys/uio.h>
@@ -50,23 +51,70 @@ static bool meshing_caused(uint64_t before) {
 
 MH_EXPORT ssize_t read(int fd, void *buf, size_t n) { RETRY_ON_MESH(__read(fd, buf, n)); }
 
-MH_EXPORT ssize_t pread(int fd, void *buf, size_t n, off_t off) { RETRY_ON_MESH(__pread64(fd, buf, n, off)); }
+// A positional read that hits a page being meshed part-way returns a short count; on
+// a file that would look like a premature end, so the rest is read once the mesh is
+// over (positional reads only: for pipes and sockets a short read is ordinary).
+static ssize_t pread_full(int fd, char *buf, size_t n, off_t off) {
+    size_t done = 0;
+    for (int tries = 0;; tries++) {
+        uint64_t e = mh_mesh_epoch();
+        ssize_t r = __pread64(fd, buf + done, n - done, off + (off_t)done);
+        if (r < 0) {
+            if (errno != EFAULT || tries > 1000 || !meshing_caused(e)) return done ? (ssize_t)done : r;
+            continue;
+        }
+        done += (size_t)r;
+        if (r == 0 || done == n || tries > 1000 || !meshing_caused(e)) return (ssize_t)done;
+    }
+}
 
-MH_EXPORT ssize_t pread64(int fd, void *buf, size_t n, off_t off) { RETRY_ON_MESH(__pread64(fd, buf, n, off)); }
+MH_EXPORT ssize_t pread(int fd, void *buf, size_t n, off_t off) { return pread_full(fd, buf, n, off); }
+
+MH_EXPORT ssize_t pread64(int fd, void *buf, size_t n, off_t off) { return pread_full(fd, buf, n, off); }
 
 MH_EXPORT ssize_t readv(int fd, const struct iovec *iov, int cnt) {
     REAL(ssize_t(*)(int, const struct iovec *, int), "readv");
     RETRY_ON_MESH(real_(fd, iov, cnt));
 }
 
+// preadv, likewise completed when a mesh cut it short (up to 64 iovecs).
+static ssize_t preadv_full(ssize_t (*real)(int, const struct iovec *, int, off_t), int fd,
+                           const struct iovec *iov, int cnt, off_t off) {
+    struct iovec rest[64];
+    if (cnt <= 0 || cnt > 64) RETRY_ON_MESH(real(fd, iov, cnt, off));
+    size_t total = 0, done = 0;
+    for (int i = 0; i < cnt; i++) total += iov[i].iov_len;
+    for (int tries = 0;; tries++) {
+        int k = 0;
+        size_t skip = done;
+        for (int i = 0; i < cnt; i++) { // the iovecs past the bytes already read
+            if (skip >= iov[i].iov_len) {
+                skip -= iov[i].iov_len;
+                continue;
+            }
+            rest[k].iov_base = (char *)iov[i].iov_base + skip;
+            rest[k++].iov_len = iov[i].iov_len - skip;
+            skip = 0;
+        }
+        uint64_t e = mh_mesh_epoch();
+        ssize_t r = real(fd, rest, k, off + (off_t)done);
+        if (r < 0) {
+            if (errno != EFAULT || tries > 1000 || !meshing_caused(e)) return done ? (ssize_t)done : r;
+            continue;
+        }
+        done += (size_t)r;
+        if (r == 0 || done == total || tries > 1000 || !meshing_caused(e)) return (ssize_t)done;
+    }
+}
+
 MH_EXPORT ssize_t preadv(int fd, const struct iovec *iov, int cnt, off_t off) {
     REAL(ssize_t(*)(int, const struct iovec *, int, off_t), "preadv");
-    RETRY_ON_MESH(real_(fd, iov, cnt, off));
+    return preadv_full(real_, fd, iov, cnt, off);
 }
 
 MH_EXPORT ssize_t preadv64(int fd, const struct iovec *iov, int cnt, off_t off) {
     REAL(ssize_t(*)(int, const struct iovec *, int, off_t), "preadv64");
-    RETRY_ON_MESH(real_(fd, iov, cnt, off));
+    return preadv_full(real_, fd, iov, cnt, off);
 }
 
 MH_EXPORT ssize_t recv(int fd, void *buf, size_t n, int flags) {
@@ -74,20 +122,83 @@ MH_EXPORT ssize_t recv(int fd, void *buf, size_t n, int flags) {
     RETRY_ON_MESH(real_(fd, buf, n, flags));
 }
 
+// The kernel writes a sender's address (and msg_flags, control data, lengths) after it
+// has consumed the data, so an EFAULT there would lose the message. Those small
+// buffers are bounced through the stack; the data buffers themselves fail before
+// anything is consumed and are retried as above.
+#define NAME_MAX_BOUNCE 128
+#define CONTROL_MAX_BOUNCE 1024
+
 MH_EXPORT ssize_t recvfrom(int fd, void *buf, size_t n, int flags, struct sockaddr *addr,
                            socklen_t *len) {
     REAL(ssize_t(*)(int, void *, size_t, int, struct sockaddr *, socklen_t *), "recvfrom");
-    RETRY_ON_MESH(real_(fd, buf, n, flags, addr, len));
+    char name[NAME_MAX_BOUNCE];
+    socklen_t nl = len ? *len : 0;
+    if (!addr || !len || nl > sizeof name) RETRY_ON_MESH(real_(fd, buf, n, flags, addr, len));
+    for (int tries = 0;; tries++) {
+        uint64_t e = mh_mesh_epoch();
+        socklen_t l = nl;
+        ssize_t r = real_(fd, buf, n, flags, (struct sockaddr *)name, &l);
+        if (r >= 0) {
+            memcpy(addr, name, l < nl ? l : nl);
+            *len = l;
+            return r;
+        }
+        if (errno != EFAULT || tries > 1000 || !meshing_caused(e)) return r;
+    }
+}
+
+static ssize_t recvmsg_bounced(ssize_t (*real)(int, struct msghdr *, int), int fd, struct msghdr *msg,
+                               int flags) {
+    char name[NAME_MAX_BOUNCE], control[CONTROL_MAX_BOUNCE];
+    struct msghdr local = *msg;
+    if (msg->msg_name && msg->msg_namelen <= sizeof name) local.msg_name = name;
+    if (msg->msg_control && msg->msg_controllen <= sizeof control) local.msg_control = control;
+    ssize_t r = real(fd, &local, flags);
+    if (r < 0) return r;
+    if (local.msg_name == name) memcpy(msg->msg_name, name, local.msg_namelen < msg->msg_namelen ? local.msg_namelen : msg->msg_namelen);
+    if (local.msg_control == control) memcpy(msg->msg_control, control, local.msg_controllen);
+    msg->msg_namelen = local.msg_namelen;
+    msg->msg_controllen = local.msg_controllen;
+    msg->msg_flags = local.msg_flags;
+    return r;
 }
 
 MH_EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags) {
     REAL(ssize_t(*)(int, struct msghdr *, int), "recvmsg");
-    RETRY_ON_MESH(real_(fd, msg, flags));
+    if (!msg) RETRY_ON_MESH(real_(fd, msg, flags));
+    RETRY_ON_MESH(recvmsg_bounced(real_, fd, msg, flags));
 }
 
 MH_EXPORT int recvmmsg(int fd, struct mmsghdr *vec, unsigned int n, int flags, struct timespec *t) {
     REAL(int (*)(int, struct mmsghdr *, unsigned int, int, struct timespec *), "recvmmsg");
-    RETRY_ON_MESH(real_(fd, vec, n, flags, t));
+    enum { MAX_BOUNCE = 16 };
+    if (!vec || n > MAX_BOUNCE) RETRY_ON_MESH(real_(fd, vec, n, flags, t));
+    struct mmsghdr local[MAX_BOUNCE];
+    char names[MAX_BOUNCE][NAME_MAX_BOUNCE];
+    for (int tries = 0;; tries++) {
+        uint64_t e = mh_mesh_epoch();
+        for (unsigned i = 0; i < n; i++) {
+            local[i] = vec[i];
+            if (vec[i].msg_hdr.msg_name && vec[i].msg_hdr.msg_namelen <= NAME_MAX_BOUNCE)
+                local[i].msg_hdr.msg_name = names[i];
+        }
+        int r = real_(fd, local, n, flags, t);
+        if (r >= 0) {
+            for (int i = 0; i < r; i++) {
+                if (local[i].msg_hdr.msg_name == names[i])
+                    memcpy(vec[i].msg_hdr.msg_name, names[i],
+                           local[i].msg_hdr.msg_namelen < vec[i].msg_hdr.msg_namelen
+                               ? local[i].msg_hdr.msg_namelen : vec[i].msg_hdr.msg_namelen);
+                vec[i].msg_hdr.msg_namelen = local[i].msg_hdr.msg_namelen;
+                vec[i].msg_hdr.msg_controllen = local[i].msg_hdr.msg_controllen;
+                vec[i].msg_hdr.msg_flags = local[i].msg_hdr.msg_flags;
+                vec[i].msg_len = local[i].msg_len;
+            }
+            return r;
+        }
+        if (errno != EFAULT || tries > 1000 || !meshing_caused(e)) return r;
+    }
 }
 
 MH_EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *old) {
@@ -167,4 +278,14 @@ MH_EXPORT int sigprocmask(int how, const sigset_t *set, sigset_t *old) {
         return -1;
     }
     return 0;
+}
+
+// A thread created with a signal mask gets it by a raw syscall inside glibc: strip the
+// two fault signals here too.
+MH_EXPORT int pthread_attr_setsigmask_np(pthread_attr_t *attr, const sigset_t *set) {
+    static int (*real_set)(pthread_attr_t *, const sigset_t *);
+    if (!real_set) real_set = (int (*)(pthread_attr_t *, const sigset_t *))dlsym(RTLD_NEXT, "pthread_attr_setsigmask_np");
+    if (!real_set) return ENOSYS;
+    sigset_t copy;
+    return real_set(attr, unblock_faults(SIG_SETMASK, set, &copy));
 }

@@ -70,6 +70,7 @@ sysv_signal
 sigset
 sigprocmask
 pthread_sigmask
+pthread_attr_setsigmask_np
 '
 
 # defined dynamic symbols, without version suffixes and without the

@@ -135,3 +135,24 @@ stderr: $stderr"
     assert_line "writer with all signals blocked survived"
     (($(stat_of mesh_count) > 0)) || fail "nothing was meshed: $stderr"
 }
+
+@test "a thread created with every signal blocked (pthread_attr_setsigmask_np) survives writing into spans being meshed" {
+    run_mesh -- "$B/frag" attr-mask 1500
+    if ((status != 0)); then
+        fail "exit status $status (139: killed by SIGSEGV): the thread's initial signal mask (set by glibc with a raw rt_sigprocmask) blocks SIGSEGV
+stdout: $output
+stderr: $stderr"
+    fi
+    assert_line "writer with all signals blocked survived"
+}
+
+@test "a signal handler whose sa_mask holds every signal survives writing into spans being meshed" {
+    # sigfillset(&sa.sa_mask) for a SIGUSR1 handler: the kernel blocks SIGSEGV while it runs
+    run_mesh -- "$B/frag" handler-mask 1500
+    if ((status != 0)); then
+        fail "exit status $status (139: killed by SIGSEGV): a store into a span being meshed from a handler whose sa_mask blocks SIGSEGV
+stdout: $output
+stderr: $stderr"
+    fi
+    assert_line "writer with all signals blocked survived"
+}

@@ -147,7 +147,7 @@ kill_from_outside() {
     local signal=$1 out="$BATS_TEST_TMPDIR/wait-kill.out" pid i rc=0
     LD_PRELOAD="$MESH_LIB" "$B/sigtest" wait-kill >"$out" 2>&1 &
     pid=$!
-    for ((i = 0; i < 200; i++)); do
+    for ((i = 0; i < 400; i++)); do
         grep -q '^ready' "$out" && break
         sleep 0.025
     done

@@ -23,7 +23,7 @@
  * its own objects (those are not checked in the child: the child may catch
  * one half-written).  Children are killed by alarm() if they hang.
  *
- * usage: mesh_fork [rounds=6] [threaded-rounds=4] [seed]
+ * usage: mesh_fork [rounds=6] [threaded-rounds=8] [seed]
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -61,7 +61,7 @@ static obj_t *g_obj; /* mmap'd: the stable set, checked in parent and child */
 static size_t g_n;
 static uint64_t g_next_id = 1;
 static uint64_t g_seed = 0xf04cULL;
-static int g_rounds = 6, g_trounds = 4;
+static int g_rounds = 6, g_trounds = 8;
 static const char *g_who = "parent";
 static const char *volatile g_stage = "start"; /* what a process was doing, for abort reports */
 static volatile int g_stage_round = -1;

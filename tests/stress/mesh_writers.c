@@ -10,7 +10,10 @@
  *             increments the counter, rewrites the whole object word by word
  *             and verifies it again.  Now and then it realloc()s an object to
  *             another meshable size (the prefix must survive) or replaces it
- *             with a fresh malloc().
+ *             with a fresh malloc().  Every 0.2 s it replaces its whole set
+ *             with the survivors of a freshly fragmented batch (the frees are
+ *             done by a freer thread, so the writer is back to writing while
+ *             its new spans are being meshed).
  *   churners  allocate batches of one size, free ~85% of each batch (half of
  *             those through another churner: cross-thread frees), keep the
  *             rest for a while, so there are always new fragmented spans; they

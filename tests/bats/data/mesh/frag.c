@@ -13,6 +13,10 @@
  *   blocked [MS]    a writer thread that blocks every signal rewrites fragmented
  *                   objects while the main thread re-fragments and meshes for MS
  *                   milliseconds (default 1500)
+ *   attr-mask [MS]  the same, the writer created with every signal blocked
+ *                   (pthread_attr_setsigmask_np)
+ *   handler-mask [MS]  the same, the writes done in a SIGUSR1 handler whose
+ *                   sa_mask holds every signal
  *
  * The fragmenting is done by threads that exit, so no freed object stays cached.
  */
@@ -117,6 +121,12 @@ static void report(void) {
 }
 
 /* ---- blocked: a writer with every signal blocked ---- */
+/* How the writer gets SIGSEGV blocked:
+     blocked       pthread_sigmask(SIG_BLOCK, <all>) in the writer thread
+     attr-mask     the thread is created with pthread_attr_setsigmask_np(<all>)
+     handler-mask  the writes happen in a SIGUSR1 handler installed with
+                   sa_mask = <all> (a common idiom), on a thread that sleeps in
+                   pause(); another thread sends it SIGUSR1 continuously */
 
 static atomic_int stop;
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
@@ -124,38 +134,86 @@ static uint64_t *wobj[30000];
 static size_t nw;
 static atomic_long writes;
 
+static void write_all_objects(void) {
+    pthread_mutex_lock(&mu);
+    for (size_t i = 0; i < nw; i++) {
+        wobj[i][1]++;
+        wobj[i][2] = wobj[i][1] ^ wobj[i][0];
+    }
+    long n = (long)nw;
+    pthread_mutex_unlock(&mu);
+    atomic_fetch_add(&writes, n);
+}
+
 static void *blocked_writer(void *arg) {
+    if (arg) {
+        sigset_t all;
+        sigfillset(&all);
+        pthread_sigmask(SIG_BLOCK, &all, NULL);
+    }
+    while (!atomic_load(&stop))
+        write_all_objects();
+    return NULL;
+}
+
+static void on_usr1(int sig) {
+    (void)sig;
+    write_all_objects(); /* the mutex is never held by the interrupted code (pause) */
+}
+
+static void *pausing(void *arg) {
     (void)arg;
-    sigset_t all;
-    sigfillset(&all);
-    pthread_sigmask(SIG_BLOCK, &all, NULL);
+    while (!atomic_load(&stop))
+        pause();
+    return NULL;
+}
+
+static pthread_t g_victim;
+static void *sender(void *arg) {
+    (void)arg;
     while (!atomic_load(&stop)) {
-        pthread_mutex_lock(&mu);
-        for (size_t i = 0; i < nw; i++) {
-            wobj[i][1]++;
-            wobj[i][2] = wobj[i][1] ^ wobj[i][0];
-        }
-        long n = (long)nw;
-        pthread_mutex_unlock(&mu);
-        atomic_fetch_add(&writes, n);
+        pthread_kill(g_victim, SIGUSR1);
+        usleep(100);
     }
     return NULL;
 }
 
-static int blocked(double ms) {
-    pthread_t t;
-    pthread_create(&t, NULL, blocked_writer, NULL);
+static int blocked(const char *how, double ms) {
+    pthread_t t, snd;
+    sigset_t all;
+    sigfillset(&all);
+    if (!strcmp(how, "attr-mask")) {
+        pthread_attr_t attr;
+        pthread_attr_init(&attr);
+        if (pthread_attr_setsigmask_np(&attr, &all) != 0) {
+            printf("pthread_attr_setsigmask_np failed\n");
+            return 2;
+        }
+        pthread_create(&t, &attr, blocked_writer, NULL);
+        pthread_attr_destroy(&attr);
+    } else if (!strcmp(how, "handler-mask")) {
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = on_usr1;
+        sa.sa_mask = all;
+        sigaction(SIGUSR1, &sa, NULL);
+        pthread_create(&t, NULL, pausing, NULL);
+        g_victim = t;
+        pthread_create(&snd, NULL, sender, NULL);
+    } else {
+        pthread_create(&t, NULL, blocked_writer, (void *)1);
+    }
     uint64_t seed = 7;
     double end = now_ms() + ms;
     long rounds = 0;
     size_t total = 240000;
-    uint64_t **all = malloc(sizeof(uint64_t *) * total);
+    uint64_t **objs = malloc(sizeof(uint64_t *) * total);
     while (now_ms() < end) {
         for (size_t i = 0; i < total; i++) {
-            all[i] = malloc(64);
-            all[i][0] = i;
-            all[i][1] = 0;
-            all[i][2] = i;
+            objs[i] = malloc(64);
+            objs[i][0] = i;
+            objs[i][1] = 0;
+            objs[i][2] = i;
         }
         pthread_mutex_lock(&mu);
         for (size_t i = 0; i < nw; i++)
@@ -163,9 +221,9 @@ static int blocked(double ms) {
         nw = 0;
         for (size_t i = 0; i < total; i++) {
             if (nw < 30000 && rng(&seed) % 8 == 0)
-                wobj[nw++] = all[i];
+                wobj[nw++] = objs[i];
             else
-                free(all[i]);
+                free(objs[i]);
         }
         pthread_mutex_unlock(&mu);
         for (int k = 0; k < 4; k++)
@@ -174,6 +232,10 @@ static int blocked(double ms) {
         rounds++;
     }
     atomic_store(&stop, 1);
+    if (!strcmp(how, "handler-mask")) {
+        pthread_join(snd, NULL);
+        pthread_kill(t, SIGUSR1);
+    }
     pthread_join(t, NULL);
     for (size_t i = 0; i < nw; i++)
         if (wobj[i][2] != (wobj[i][1] ^ wobj[i][0])) {
@@ -189,8 +251,8 @@ static int blocked(double ms) {
 int main(int argc, char **argv) {
     const char *mode = argc > 1 ? argv[1] : "";
     ctl = (mallctl_fn)dlsym(RTLD_DEFAULT, "mesh_mallctl");
-    if (!strcmp(mode, "blocked"))
-        return blocked(argc > 2 ? atof(argv[2]) : 1500);
+    if (!strcmp(mode, "blocked") || !strcmp(mode, "attr-mask") || !strcmp(mode, "handler-mask"))
+        return blocked(mode, argc > 2 ? atof(argv[2]) : 1500);
     fragment(60000, 64, 1);
     fragment(20000, 256, 2);
     if (!strcmp(mode, "compact")) {
@@ -214,7 +276,7 @@ int main(int argc, char **argv) {
     } else if (!strcmp(mode, "trim")) {
         malloc_trim(0);
     } else {
-        fprintf(stderr, "usage: frag compact|frees [N]|trim|blocked [MS]\n");
+        fprintf(stderr, "usage: frag compact|frees [N]|trim|blocked|attr-mask|handler-mask [MS]\n");
         return 2;
     }
     int rc = verify_and_print();

@@ -420,7 +420,7 @@ int main(int argc, char **argv) {
         install_mesh();
         report_barrier(SIGSEGV, NULL);
         out("ready\n");
-        for (int i = 0; i < 200; i++)
+        for (int i = 0; i < 400; i++)
             usleep(50 * 1000);
         out("no signal came\n");
         return 3;
