@@ -33,6 +33,7 @@
 #define MESH_MAX_SIZE 2048   // larger classes hold stdio buffers read by libc itself
 #define PAUSE_BUCKETS 40     // log2 histogram of pass durations in ns
 #define PASS_BUDGET_NS 1000000 // a pass stops meshing after 1 ms (the pause bound)
+#define CONTINUE_NS 10000000   // a truncated pass continues 10 ms later
 
 static mh_lock_t pass_lock = MH_LOCK_INIT;
 static _Atomic uint64_t epoch; // odd while a pair is being meshed
@@ -337,8 +338,10 @@ void mh_mesh_maybe(unsigned hint) {
         for (unsigned c = 0; c < MH_NUM_CLASSES; c++) meshed += mh_mesh_class(c);
     }
     idle_passes = meshed ? 0 : idle_passes + 1;
-    // A pass cut short by its time budget left pairs behind: the next free may go on.
-    if (pass_truncated) mh_store_relaxed(&last_pass_ns, now - (uint64_t)period * 1000000u);
+    // A pass cut short by its time budget left pairs behind: go on in 10 ms rather than a
+    // full period, which keeps meshing under about a tenth of one thread's time.
+    uint64_t period_ns = (uint64_t)period * 1000000u;
+    if (pass_truncated && period_ns > CONTINUE_NS) mh_store_relaxed(&last_pass_ns, now - period_ns + CONTINUE_NS);
 }
 
 // ---- aliases ---------------------------------------------------------------------------
@@ -401,7 +404,7 @@ static void *background_main(void *arg) {
     for (;;) {
         int64_t period = mh_opt[MH_OPT_period_ms];
         uint64_t ms = period > 0 ? (uint64_t)period : 100;
-        if (pass_truncated && period > 0) ms = 2; // work left: continue soon, pauses stay short
+        if (pass_truncated && period > 0) ms = CONTINUE_NS / 1000000; // work left: soon
         struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
         nanosleep(&ts, NULL);
         if (!mh_opt[MH_OPT_background_thread]) break;
