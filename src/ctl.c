@@ -19,16 +19,23 @@
 #include "str.h"
 #include "thread_heap.h"
 
-#define STAT(n, field) {n, offsetof(mh_stats_t, field)}
+// Statistics: 8-byte counters of the heap statistics or of the mesher's.
+enum { FROM_HEAP, FROM_MESH };
+#define HEAP(n, field) {n, FROM_HEAP, offsetof(mh_stats_t, field)}
+#define MESH(n, field) {n, FROM_MESH, offsetof(mh_mesh_stats_t, field)}
 static const struct {
     const char *name;
+    int src;
     size_t offset;
 } stat_table[] = {
-    STAT("stats.allocated", allocated), STAT("stats.active", active),
-    STAT("stats.mapped", mapped),       STAT("stats.dirty", dirty),
-    STAT("stats.memfd_bytes", memfd_bytes), STAT("stats.resident", resident),
-    STAT("stats.threads", threads),     STAT("stats.meshed_bytes", meshed_bytes),
-    STAT("stats.mesh_count", mesh_count), STAT("stats.meshed_hwm", meshed_hwm),
+    HEAP("stats.allocated", allocated), HEAP("stats.active", active),
+    HEAP("stats.mapped", mapped),       HEAP("stats.dirty", dirty),
+    HEAP("stats.memfd_bytes", memfd_bytes), HEAP("stats.resident", resident),
+    HEAP("stats.threads", threads),     HEAP("stats.meshed_bytes", meshed_bytes),
+    HEAP("stats.mesh_count", mesh_count), HEAP("stats.meshed_hwm", meshed_hwm),
+    MESH("stats.mesh_pause_p50_ns", pause_p50_ns), MESH("stats.mesh_pause_p99_ns", pause_p99_ns),
+    MESH("stats.mesh_pause_max_ns", pause_max_ns), MESH("stats.mesh_aliases", aliases),
+    MESH("stats.mesh_passes", passes),
 };
 
 static int write_out(void *oldp, size_t *oldlenp, const void *val, size_t len) {
@@ -38,36 +45,20 @@ static int write_out(void *oldp, size_t *oldlenp, const void *val, size_t len) {
     return 0;
 }
 
-static const struct {
-    const char *name;
-    size_t offset;
-} mesh_table[] = {
-    {"stats.mesh_pause_p50_ns", offsetof(mh_mesh_stats_t, pause_p50_ns)},
-    {"stats.mesh_pause_p99_ns", offsetof(mh_mesh_stats_t, pause_p99_ns)},
-    {"stats.mesh_pause_max_ns", offsetof(mh_mesh_stats_t, pause_max_ns)},
-    {"stats.mesh_aliases", offsetof(mh_mesh_stats_t, aliases)},
-    {"stats.mesh_passes", offsetof(mh_mesh_stats_t, passes)},
-};
-
-static int read_mesh_stat(size_t offset, void *oldp, size_t *oldlenp, void *newp, size_t newlen) {
+static int read_stat(int src, size_t offset, void *oldp, size_t *oldlenp, void *newp,
+                     size_t newlen) {
     if (newp || newlen) return EPERM;
     if (oldlenp && *oldlenp != sizeof(size_t)) return EINVAL;
-    mh_mesh_stats_t st;
-    mh_mesh_stats(&st);
+    union {
+        mh_stats_t heap;
+        mh_mesh_stats_t mesh;
+    } st;
+    if (src == FROM_MESH) mh_mesh_stats(&st.mesh);
+    else mh_stats_collect(&st.heap);
     uint64_t v;
     memcpy(&v, (const char *)&st + offset, sizeof v);
     size_t out = (size_t)v;
     return write_out(oldp, oldlenp, &out, sizeof out);
-}
-
-static int read_stat(size_t offset, void *oldp, size_t *oldlenp, void *newp, size_t newlen) {
-    if (newp || newlen) return EPERM;
-    if (oldlenp && *oldlenp != sizeof(size_t)) return EINVAL;
-    mh_stats_t st;
-    mh_stats_collect(&st);
-    size_t v;
-    memcpy(&v, (const char *)&st + offset, sizeof v);
-    return write_out(oldp, oldlenp, &v, sizeof v);
 }
 
 // mesh.compact meshes every size class now, then releases free pages; mesh.scavenge
@@ -123,10 +114,7 @@ MH_EXPORT int mesh_mallctl(const char *name, void *oldp, size_t *oldlenp, void *
     }
     for (size_t i = 0; i < sizeof stat_table / sizeof stat_table[0]; i++)
         if (mh_streq(name, stat_table[i].name))
-            return read_stat(stat_table[i].offset, oldp, oldlenp, newp, newlen);
-    for (size_t i = 0; i < sizeof mesh_table / sizeof mesh_table[0]; i++)
-        if (mh_streq(name, mesh_table[i].name))
-            return read_mesh_stat(mesh_table[i].offset, oldp, oldlenp, newp, newlen);
+            return read_stat(stat_table[i].src, stat_table[i].offset, oldp, oldlenp, newp, newlen);
     int id = mh_opt_find(name);
     if (id >= 0) return option_ctl(id, oldp, oldlenp, newp, newlen);
     return run_action(name, oldp, oldlenp);
