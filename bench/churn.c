@@ -11,16 +11,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bench_util.h"
+
 static uint64_t rng_s;
 
-static inline uint64_t rng(void)
-{
-    /* xorshift64* */
-    rng_s ^= rng_s >> 12;
-    rng_s ^= rng_s << 25;
-    rng_s ^= rng_s >> 27;
-    return rng_s * 0x2545F4914F6CDD1DULL;
-}
+static inline uint64_t rng(void) { return bench_rng(&rng_s); }
 
 struct slot {
     unsigned char *p;
@@ -30,15 +25,7 @@ struct slot {
 
 static long arg_long(int argc, char **argv, int i, long def)
 {
-    if (argc <= i)
-        return def;
-    char *end;
-    long v = strtol(argv[i], &end, 10);
-    if (*end || v <= 0) {
-        fprintf(stderr, "churn: bad argument '%s'\n", argv[i]);
-        exit(2);
-    }
-    return v;
+    return bench_arg("churn", argc, argv, i, def, 1, LONG_MAX);
 }
 
 static void fill(struct slot *s)

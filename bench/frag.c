@@ -16,6 +16,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench_util.h"
+
 struct obj {
     unsigned char *p;
     uint32_t size;
@@ -26,14 +28,7 @@ static uint64_t rng_s;
 /* survivors; file scope so they stay reachable (not "leaked") at exit */
 static struct obj *keep;
 
-static inline uint64_t rng(void)
-{
-    /* xorshift64* */
-    rng_s ^= rng_s >> 12;
-    rng_s ^= rng_s << 25;
-    rng_s ^= rng_s >> 27;
-    return rng_s * 0x2545F4914F6CDD1DULL;
-}
+static inline uint64_t rng(void) { return bench_rng(&rng_s); }
 
 static uint64_t check(const struct obj *o)
 {
@@ -49,15 +44,7 @@ static uint64_t check(const struct obj *o)
 
 static long arg_long(int argc, char **argv, int i, long def, long min, long max)
 {
-    if (argc <= i)
-        return def;
-    char *end;
-    long v = strtol(argv[i], &end, 10);
-    if (*end || v < min || v > max) {
-        fprintf(stderr, "frag: bad argument '%s'\n", argv[i]);
-        exit(2);
-    }
-    return v;
+    return bench_arg("frag", argc, argv, i, def, min, max);
 }
 
 int main(int argc, char **argv)

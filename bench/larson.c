@@ -16,6 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bench_util.h"
+
 struct slot {
     unsigned char *p;
     uint32_t size;
@@ -34,14 +36,7 @@ struct lineage {
 
 static sem_t done;
 
-static inline uint64_t rng(uint64_t *s)
-{
-    /* xorshift64* */
-    *s ^= *s >> 12;
-    *s ^= *s << 25;
-    *s ^= *s >> 27;
-    return *s * 0x2545F4914F6CDD1DULL;
-}
+static inline uint64_t rng(uint64_t *s) { return bench_rng(s); }
 
 static void fill(struct slot *s, uint64_t *r)
 {
@@ -103,17 +98,10 @@ static void *worker(void *arg)
     return NULL;
 }
 
+/* Counts must be positive; the seed (argument 5) may be 0. */
 static long arg_long(int argc, char **argv, int i, long def)
 {
-    if (argc <= i)
-        return def;
-    char *end;
-    long v = strtol(argv[i], &end, 10);
-    if (*end || v < 0 || (v == 0 && i <= 3)) {
-        fprintf(stderr, "larson: bad argument '%s'\n", argv[i]);
-        exit(2);
-    }
-    return v;
+    return bench_arg("larson", argc, argv, i, def, i <= 3 ? 1 : 0, LONG_MAX);
 }
 
 int main(int argc, char **argv)

@@ -17,6 +17,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bench_util.h"
+
 #define QCAP 4096 /* power of two */
 
 struct queue {
@@ -40,14 +42,7 @@ struct hdr { /* start of every object */
     uint32_t check;
 };
 
-static inline uint64_t rng(uint64_t *s)
-{
-    /* xorshift64* */
-    *s ^= *s >> 12;
-    *s ^= *s << 25;
-    *s ^= *s >> 27;
-    return *s * 0x2545F4914F6CDD1DULL;
-}
+static inline uint64_t rng(uint64_t *s) { return bench_rng(s); }
 
 static void backoff(unsigned *spins)
 {
@@ -142,15 +137,7 @@ static void *consumer(void *arg)
 
 static long arg_long(int argc, char **argv, int i, long def)
 {
-    if (argc <= i)
-        return def;
-    char *end;
-    long v = strtol(argv[i], &end, 10);
-    if (*end || v <= 0) {
-        fprintf(stderr, "prodcons: bad argument '%s'\n", argv[i]);
-        exit(2);
-    }
-    return v;
+    return bench_arg("prodcons", argc, argv, i, def, 1, LONG_MAX);
 }
 
 int main(int argc, char **argv)

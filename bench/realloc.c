@@ -14,6 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bench_util.h"
+
 #define MAX_SIZE (1u << 20)
 
 struct vec {
@@ -26,14 +28,7 @@ struct vec {
 
 static uint64_t rng_s;
 
-static inline uint64_t rng(void)
-{
-    /* xorshift64* */
-    rng_s ^= rng_s >> 12;
-    rng_s ^= rng_s << 25;
-    rng_s ^= rng_s >> 27;
-    return rng_s * 0x2545F4914F6CDD1DULL;
-}
+static inline uint64_t rng(void) { return bench_rng(&rng_s); }
 
 /* expected byte at offset i: constant within each 256-byte block */
 static inline uint8_t pat(const struct vec *v, size_t i)
@@ -76,15 +71,7 @@ static void resize(struct vec *v, size_t n)
 
 static long arg_long(int argc, char **argv, int i, long def)
 {
-    if (argc <= i)
-        return def;
-    char *end;
-    long v = strtol(argv[i], &end, 10);
-    if (*end || v <= 0) {
-        fprintf(stderr, "realloc: bad argument '%s'\n", argv[i]);
-        exit(2);
-    }
-    return v;
+    return bench_arg("realloc", argc, argv, i, def, 1, LONG_MAX);
 }
 
 int main(int argc, char **argv)
