@@ -226,7 +226,12 @@ int mh_config_read_file(const char *path, int missing_ok, int secure, mh_report_
     reporter_t r = {path, report, ctx, 0};
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
     if (fd < 0) {
-        if (!(missing_ok && errno == ENOENT)) problem(&r, 0, "cannot open: %s%s", strerror(errno), "");
+        // strerrordesc_np, not strerror: strerror may take libc's locale lock, and
+        // this runs inside whatever malloc call comes first after start-up, which
+        // can be one made by setlocale with that lock held (bash does this).
+        const char *why = strerrordesc_np(errno);
+        if (!(missing_ok && errno == ENOENT))
+            problem(&r, 0, "cannot open: %s%s", why ? why : "unknown error", "");
         return r.problems;
     }
     struct stat st;

@@ -1050,3 +1050,13 @@ late=300"
     assert_output "early write rc=0
 late=400"
 }
+
+@test "a missing MESH_CONF file in a program whose first malloc is inside setlocale (bash)" {
+    # bash allocates first from setlocale(), holding libc's locale lock; reporting
+    # the missing file must not take that lock again (this hung with strerror).
+    run timeout 20 env LD_PRELOAD="$MESH_LIB" MESH_CONF=/nonexistent/mesh.conf bash -c 'echo hi'
+    assert_success
+    assert_line "hi"
+    assert_line "libmesh: /nonexistent/mesh.conf: cannot open: No such file or directory"
+    [ "${#lines[@]}" -eq 2 ]
+}
