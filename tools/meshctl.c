@@ -21,37 +21,33 @@
 #include "checks.h"
 #include "config_file.h"
 #include "info.h"
+#include "meshctl.h"
 #include "options.h"
 
-#ifndef MESH_DEFAULT_CONF
-#define MESH_DEFAULT_CONF "/etc/mesh.conf"
-#endif
-#ifndef MESH_LIBRARY_PATH
-#define MESH_LIBRARY_PATH "/usr/lib/x86_64-linux-gnu/libmesh.so.1"
-#endif
-#ifndef MESH_VERSION_STRING
-#define MESH_VERSION_STRING "1.0.0"
-#endif
-
 extern char **environ;
-
-enum { EXIT_PROBLEMS = 1, EXIT_USAGE = 2, EXIT_CANNOT = 3 };
 
 static const char usage_text[] =
     "usage: meshctl COMMAND [ARGS]\n"
     "  config show [FILE]    every option, its effective value and its source\n"
     "  config check [FILE]   validate a configuration file (exit 1 on problems)\n"
     "  config template       print a mesh.conf with every option commented\n"
-    "  config doc            print the option table (markdown)\n"
+    "  config doc [--format markdown|man|man-env]\n"
+    "                        print the option table (markdown, or man(7) for the man pages)\n"
     "  check [--root DIR]    check the host: THP, vm.max_map_count, memfd,\n"
     "                        /etc/ld.so.preload, the configuration (exit 1 on problems)\n"
     "  stats PID             heap statistics of a process running libmesh\n"
     "  run [--] CMD [ARGS]   run CMD with libmesh preloaded\n"
+    "  enable --system       self-test, then add libmesh to /etc/ld.so.preload\n"
+    "  enable --service NAME self-test, then preload libmesh in NAME.service\n"
+    "  disable --system | --service NAME\n"
+    "                        undo enable (only libmesh's own line or drop-in)\n"
+    "  status                where libmesh is enabled, which processes use it\n"
+    "                        (enable, disable and status take --root DIR)\n"
     "  --help, --version\n"
     "FILE defaults to $MESH_CONF, else " MESH_DEFAULT_CONF ".\n"
     "Exit codes: 0 ok, 1 problems found, 2 usage error, 3 operation not possible.\n";
 
-static int usage_error(const char *fmt, const char *arg) {
+int usage_error(const char *fmt, const char *arg) {
     fprintf(stderr, "meshctl: ");
     fprintf(stderr, fmt, arg);
     fprintf(stderr, "\nTry 'meshctl --help'.\n");
@@ -146,7 +142,12 @@ static int config_template(void) {
     return 0;
 }
 
-static int config_doc(void) {
+// ---- config doc: the option table for the README (markdown) and the man pages --------
+// tools/gen-docs pastes these outputs into README.md, mesh.conf(5) and libmesh(3), and
+// tests/bats/docs.bats checks they are still equal, so the documentation cannot drift
+// from options.def.
+
+static void doc_markdown(void) {
     printf("| file key (and mesh_mallctl name) | environment | default | accepts | meaning |\n");
     printf("|---|---|---|---|---|\n");
     for (int id = 0; id < MH_OPT_COUNT; id++) {
@@ -157,18 +158,142 @@ static int config_doc(void) {
         printf("| `%s` | `%s`%s%s%s | `%s` | %s | %s |\n", d->key, d->env, d->env_alt ? ", `" : "",
                d->env_alt ? d->env_alt : "", d->env_alt ? "`" : "", val, expect, d->doc);
     }
+}
+
+// Writes s as troff text. A backslash is troff's escape character, so it becomes \e.
+// In literal text (keys, variable names, values) '-' becomes \-: a plain '-' is a
+// hyphen, which groff may render as U+2010 and which then cannot be copied into a
+// shell or a file. A newline would start a new input line, where a leading '.' or
+// '\'' is a request, so it becomes a blank; at_line_start guards the first character
+// with \& for the same reason.
+static void troff_put(const char *s, int literal, int at_line_start) {
+    if (at_line_start && (*s == '.' || *s == '\'')) fputs("\\&", stdout);
+    for (; *s; s++) {
+        if (*s == '\\') fputs("\\e", stdout);
+        else if (*s == '-' && literal) fputs("\\-", stdout);
+        else if (*s == '\n') putchar(' ');
+        else putchar(*s);
+    }
+}
+
+static void troff_bold(const char *s) {
+    fputs("\\fB", stdout);
+    troff_put(s, 1, 0);
+    fputs("\\fR", stdout);
+}
+
+// The one-line doc as a sentence on a line of its own: capitalised, with a full stop.
+static void troff_sentence(const char *doc) {
+    if (!doc[0]) return;
+    char first[2] = {doc[0] >= 'a' && doc[0] <= 'z' ? (char)(doc[0] - 'a' + 'A') : doc[0], 0};
+    troff_put(first, 0, 1);
+    troff_put(doc + 1, 0, 0);
+    printf(".\n");
+}
+
+static const char *const doc_type_name[] = {"integer", "boolean", "string", "string"};
+static const char *const doc_ctl_type[] = {"int64_t", "bool", "const char *", "const char *"};
+
+// "Environment: MESH_X." or "Environment: MALLOCSTATS or MESH_STATS (MALLOCSTATS wins
+// when both are set)." - options.c applies the alias first and the primary name after.
+static void doc_man_env_line(const mh_opt_desc_t *d) {
+    fputs("Environment: ", stdout);
+    troff_bold(d->env);
+    if (d->env_alt) {
+        fputs(" or ", stdout);
+        troff_bold(d->env_alt);
+        fputs(" (", stdout);
+        troff_bold(d->env);
+        fputs(" wins when both are set)", stdout);
+    }
+    printf(".\n");
+}
+
+// One .TP entry per option, with a .SS heading for each libconfig group (the part of
+// the key before the dot), in options.def order like the markdown table. Headings
+// and tags are text lines after the macro, so no macro argument needs quoting.
+static void doc_man(void) {
+    char group[32] = "";
+    for (int id = 0; id < MH_OPT_COUNT; id++) {
+        const mh_opt_desc_t *d = &mh_opt_desc[id];
+        size_t g = strcspn(d->key, ".");
+        if (strncmp(group, d->key, g) != 0 || group[g] != 0) {
+            snprintf(group, sizeof group, "%.*s", (int)g, d->key);
+            printf(".SS\n");
+            troff_put(group, 1, 1);
+            printf("\n");
+        }
+        char val[64], expect[160];
+        mh_opt_format(id, d->def, val, sizeof val);
+        mh_opt_expect(id, expect, sizeof expect);
+        printf(".TP\n");
+        troff_bold(d->key);
+        printf(" (%s, default ", doc_type_name[d->type]);
+        troff_bold(val);
+        printf(")\n");
+        troff_sentence(d->doc);
+        printf(".br\nAccepts ");
+        troff_put(expect, 0, 0);
+        printf(".\n.br\n");
+        doc_man_env_line(d);
+        printf(".br\n\\fBmesh_mallctl\\fR() name: ");
+        troff_bold(d->key);
+        printf(", as \\fB%s\\fR.\n", doc_ctl_type[d->type]);
+    }
+}
+
+// The ENVIRONMENT list of libmesh(3): one .TP entry per variable name, so the
+// alias (MESH_STATS) has its own entry pointing at the primary name.
+static void doc_man_environment(void) {
+    for (int id = 0; id < MH_OPT_COUNT; id++) {
+        const mh_opt_desc_t *d = &mh_opt_desc[id];
+        char val[64], expect[160];
+        mh_opt_format(id, d->def, val, sizeof val);
+        mh_opt_expect(id, expect, sizeof expect);
+        printf(".TP\n");
+        troff_bold(d->env);
+        printf("\n");
+        troff_sentence(d->doc);
+        printf("Overrides ");
+        troff_bold(d->key);
+        printf(" of \\fBmesh.conf\\fR(5); accepts ");
+        troff_put(expect, 0, 0);
+        printf("; the default is ");
+        troff_bold(val);
+        printf(".\n");
+        if (!d->env_alt) continue;
+        printf(".TP\n");
+        troff_bold(d->env_alt);
+        printf("\nThe same as ");
+        troff_bold(d->env);
+        printf(", which wins when both are set.\n");
+    }
+}
+
+// config doc [--format markdown|man|man-env]: markdown is the README's table, man the
+// OPTIONS of mesh.conf(5), man-env the ENVIRONMENT of libmesh(3).
+static int config_doc(int argc, char **argv) {
+    const char *format = "markdown";
+    if (argc == 2 && !strcmp(argv[0], "--format")) format = argv[1];
+    else if (argc == 1 && !strncmp(argv[0], "--format=", 9)) format = argv[0] + 9;
+    else if (argc) return usage_error("config doc: unexpected argument '%s'", argv[0]);
+    if (!strcmp(format, "markdown")) doc_markdown();
+    else if (!strcmp(format, "man")) doc_man();
+    else if (!strcmp(format, "man-env")) doc_man_environment();
+    else return usage_error("config doc: unknown format '%s' (markdown, man or man-env)", format);
     return 0;
 }
 
 static int cmd_config(int argc, char **argv) {
     if (argc < 1 || wants_help(argc, argv)) {
-        fprintf(argc < 1 ? stderr : stdout, "usage: meshctl config show|check [FILE] | template | doc\n");
+        fprintf(argc < 1 ? stderr : stdout,
+                "usage: meshctl config show|check [FILE] | template | doc [--format markdown|man|man-env]\n");
         return argc < 1 ? EXIT_USAGE : 0;
     }
     if (!strcmp(argv[0], "show") && argc <= 2) return config_show(argc - 1, argv + 1);
     if (!strcmp(argv[0], "check") && argc <= 2) return config_check(argc - 1, argv + 1);
     if (!strcmp(argv[0], "template") && argc == 1) return config_template();
-    if (!strcmp(argv[0], "doc") && argc == 1) return config_doc();
+    if (!strcmp(argv[0], "doc")) return config_doc(argc - 1, argv + 1);
     return usage_error("config: unknown subcommand or extra arguments: '%s'", argv[0]);
 }
 
@@ -288,8 +413,19 @@ static int open_heap_file(const char *pid) {
         target[n] = 0;
         if (!strstr(target, "memfd:libmesh_arena")) continue;
         fd = open(link, O_RDONLY | O_CLOEXEC);
-        if (fd >= 0) break;
-        err = errno;
+        if (fd < 0) {
+            err = errno;
+            continue;
+        }
+        // A process that forked recently also holds the heap file the fork froze,
+        // whose info page was retired (magic cleared): take the live one.
+        char magic[sizeof MH_INFO_MAGIC];
+        if (pread(fd, magic, sizeof magic, 0) == (ssize_t)sizeof magic &&
+            memcmp(magic, MH_INFO_MAGIC, sizeof magic) == 0)
+            break;
+        close(fd);
+        fd = -1;
+        err = ENOENT;
     }
     closedir(d);
     if (fd < 0) errno = err;
@@ -374,6 +510,7 @@ static int cmd_run(int argc, char **argv) {
 }
 
 int main(int argc, char **argv) {
+    setvbuf(stdout, NULL, _IOLBF, 0);  // keep stdout and stderr lines in order
     if (argc < 2) {
         fputs(usage_text, stderr);
         return EXIT_USAGE;
@@ -391,5 +528,8 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "check")) return cmd_check(argc - 2, argv + 2);
     if (!strcmp(cmd, "stats")) return cmd_stats(argc - 2, argv + 2);
     if (!strcmp(cmd, "run")) return cmd_run(argc - 2, argv + 2);
+    if (!strcmp(cmd, "enable")) return cmd_enable(argc - 2, argv + 2);
+    if (!strcmp(cmd, "disable")) return cmd_disable(argc - 2, argv + 2);
+    if (!strcmp(cmd, "status")) return cmd_status(argc - 2, argv + 2);
     return usage_error("unknown command '%s'", cmd);
 }
