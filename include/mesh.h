@@ -28,7 +28,9 @@ extern "C" {
  * "stats.mapped", "stats.dirty", "stats.memfd_bytes" (physical bytes of the heap
  * file), "stats.threads", "stats.meshed_bytes", "stats.meshed_hwm",
  * "stats.mesh_count", "stats.mesh_pause_p50_ns", "stats.mesh_pause_p99_ns",
- * "stats.mesh_pause_max_ns", "stats.mesh_aliases".
+ * "stats.mesh_pause_max_ns", "stats.mesh_aliases", "stats.mesh_passes",
+ * "stats.fork_migrated" (bytes moved back onto the heap file after forks),
+ * "stats.fork_migrating" (1 while heap pages a fork left copy-on-write remain).
  * Actions (optional size_t output: bytes released): "mesh.compact" (mesh every size
  * class now, then release free pages), "mesh.scavenge" and "arena.purge" (release
  * free pages).

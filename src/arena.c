@@ -1,6 +1,7 @@
 // arena.c - regions, page directory and free page runs (see arena.h for the model).
 #define _GNU_SOURCE
 #include "arena.h"
+#include "arena_internal.h"
 
 #include "check.h"
 #include "lock.h"
@@ -9,45 +10,8 @@
 
 #include <errno.h>
 
-#define MAX_REGIONS 256
-#define FIRST_REGION ((size_t)256 << 20)
-#define MAX_REGION ((size_t)64 << 30)
-#define NBINS 180
-#define BIN_WORDS ((NBINS + 63) / 64)
-#define RELEASE_AT_FREE_PAGES 8192    // 32 MiB: freed runs this large are released at once
-#define DIRTY_MIN_PAGES 2048          // 8 MiB of dirty pages are always tolerated
-#define DUMP_STEP ((size_t)32 << 20)  // core dumps include the used part, in 32 MiB steps
-#define PURGE_BATCH 32
-
-typedef struct region_s {
-    uintptr_t base;
-    size_t size, used; // bytes; [base, base+used) has been handed out at least once
-    size_t dump_mark;  // [base, base+dump_mark) is included in core dumps
-    uint64_t file_off;
-    bool shared;
-} region_t;
-
-typedef struct bins_s {
-    mh_span_t *head[NBINS];
-    uint64_t nonempty[BIN_WORDS];
-} bins_t;
-
-static struct {
-    mh_lock_t lock;       // guards everything below and directory writes
-    mh_lock_t purge_lock; // one purger at a time; held across fork
-    bool fd_tried;
-    int fd;
-    uint64_t fd_dev, fd_ino, file_size;
-    size_t next_region;
-    unsigned nregions;
-    region_t regions[MAX_REGIONS];
-    bins_t dirty, clean;
-    mh_span_t *lru_head, *lru_tail; // dirty runs, oldest first
-    size_t dirty_pages, active_pages;
-    uint64_t clock;
-    int fork_fd; // memfd copy made in prepare for the child
-    void *info;  // first page of the first shared region (see info.h)
-} A = {.lock = MH_LOCK_INIT, .purge_lock = MH_LOCK_INIT, .fd = -1, .fork_fd = -1};
+arena_state_t mh_arena_state = {.lock = MH_LOCK_INIT, .purge_lock = MH_LOCK_INIT, .fd = -1, .epoch = 1,
+                   .all_current = true, .child_fd = -1, .frozen_fd = -1};
 
 mh_span_t **mh_dir_top[MH_DIR_TOP];
 static mh_meta_pool_t span_pool = MH_META_POOL_INIT(sizeof(mh_span_t));
@@ -61,6 +25,7 @@ static mh_span_t **dir_slot(uintptr_t p) {
 
 static void dir_set(uintptr_t p, mh_span_t *s) { __atomic_store_n(dir_slot(p), s, __ATOMIC_RELAXED); }
 static mh_span_t *dir_get(uintptr_t p) { return *dir_slot(p); }
+mh_span_t *mh_arena_dir_get(uintptr_t p) { return dir_get(p); }
 static uintptr_t span_end(const mh_span_t *s) { return s->start + (s->pages << MH_PAGE_SHIFT); }
 
 static void dir_set_range(mh_span_t *s, mh_span_t *value) {
@@ -159,7 +124,8 @@ static void run_insert(mh_span_t *r, bool dirty) {
     region_t *g = &A.regions[r->region];
     if (r->start > g->base) {
         mh_span_t *prev = dir_get(r->start - MH_PAGE_SIZE);
-        if (prev && prev->kind == MH_KIND_FREE && prev->list == want && span_end(prev) == r->start) {
+        if (prev && prev->kind == MH_KIND_FREE && prev->list == want && span_end(prev) == r->start &&
+            mh_arena_is_current(prev) == mh_arena_is_current(r)) {
             run_unlink(prev);
             dir_set(span_end(prev) - MH_PAGE_SIZE, NULL);
             dir_set(r->start, NULL);
@@ -171,7 +137,8 @@ static void run_insert(mh_span_t *r, bool dirty) {
     uintptr_t end = span_end(r);
     if (end < g->base + g->used) {
         mh_span_t *next = dir_get(end);
-        if (next && next->kind == MH_KIND_FREE && next->list == want && next->start == end) {
+        if (next && next->kind == MH_KIND_FREE && next->list == want && next->start == end &&
+            mh_arena_is_current(next) == mh_arena_is_current(r)) {
             run_unlink(next);
             dir_set(next->start, NULL);
             dir_set(end - MH_PAGE_SIZE, NULL);
@@ -181,6 +148,14 @@ static void run_insert(mh_span_t *r, bool dirty) {
     }
     run_link(r, dirty);
 }
+
+void mh_arena_run_unlink(mh_span_t *r) {
+    run_unlink(r);
+    dir_set(r->start, NULL);
+    dir_set(span_end(r) - MH_PAGE_SIZE, NULL);
+}
+
+void mh_arena_run_insert(mh_span_t *r, bool dirty) { run_insert(r, dirty); }
 
 // A run of >= pages pages from the bins, unlinked; NULL when none.
 static mh_span_t *bins_take(bins_t *b, size_t pages) {
@@ -204,7 +179,7 @@ static mh_span_t *bins_take(bins_t *b, size_t pages) {
 
 // ---- regions ---------------------------------------------------------------------
 
-static bool fd_still_ours(void) {
+bool mh_arena_fd_still_ours(void) {
     uint64_t dev, ino;
     if (A.fd < 0) return false;
     if (mh_os_file_id(A.fd, &dev, &ino) == 0 && dev == A.fd_dev && ino == A.fd_ino) return true;
@@ -225,7 +200,7 @@ static void open_memfd(void) {
 
 static int map_region(size_t size, region_t *g) {
     void *p;
-    if (fd_still_ours() && mh_os_ftruncate(A.fd, A.file_size + size) == 0 &&
+    if (mh_arena_fd_still_ours() && mh_os_ftruncate(A.fd, A.file_size + size) == 0 &&
         mh_os_map_file(NULL, size, A.fd, A.file_size, &p) == 0) {
         g->file_off = A.file_size;
         g->shared = true;
@@ -282,6 +257,7 @@ static mh_span_t *tail_take(size_t pages) {
             rest->start = g->base + g->used;
             rest->pages = (g->size - g->used) >> MH_PAGE_SHIFT;
             rest->region = (uint32_t)(g - A.regions);
+            rest->backing = A.epoch;
             g->used = g->size;
             run_insert(rest, false);
         }
@@ -293,6 +269,7 @@ static mh_span_t *tail_take(size_t pages) {
     s->start = g->base + g->used;
     s->pages = (uint32_t)pages;
     s->region = (uint32_t)(g - A.regions);
+    s->backing = A.epoch; // a fork maps every region's untouched tail onto the new file
     g->used += bytes;
     while (g->dump_mark < g->used && g->dump_mark < g->size) { // core dumps: the used part
         size_t step = g->size - g->dump_mark < DUMP_STEP ? g->size - g->dump_mark : DUMP_STEP;
@@ -310,6 +287,7 @@ static bool split_tail(mh_span_t *s, size_t keep, bool dirty) {
     rest->start = s->start + (keep << MH_PAGE_SHIFT);
     rest->pages = (uint32_t)(s->pages - keep);
     rest->region = s->region;
+    rest->backing = s->backing;
     s->pages = (uint32_t)keep;
     run_insert(rest, dirty);
     return true;
@@ -322,6 +300,7 @@ static bool split_head(mh_span_t *s, size_t drop, bool dirty) {
     head->start = s->start;
     head->pages = (uint32_t)drop;
     head->region = s->region;
+    head->backing = s->backing;
     s->start += drop << MH_PAGE_SHIFT;
     s->pages -= (uint32_t)drop;
     run_insert(head, dirty);
@@ -337,9 +316,27 @@ static mh_span_t *take_run(size_t want, bool *dirty) {
     if (r) {
         dir_set(r->start, NULL);
         dir_set(span_end(r) - MH_PAGE_SIZE, NULL);
-        return r;
+        if (mh_arena_is_current(r)) return r;
+        // Left on a file a fork froze: fresh zero pages of the current file first.
+        if (mh_arena_fresh_map(&A.regions[r->region], r->start, (size_t)r->pages << MH_PAGE_SHIFT) == 0) {
+            r->backing = A.epoch;
+            *dirty = false;
+            return r;
+        }
+        run_insert(r, true);
+        *dirty = false;
     }
     return tail_take(want);
+}
+
+int mh_arena_fresh_map(const region_t *g, uintptr_t va, size_t len) {
+    if (!mh_arena_fd_still_ours()) return mh_os_map_anon_at((void *)va, len);
+    uint64_t off = g->file_off + (va - g->base);
+    void *p;
+    int rc = mh_os_punch(A.fd, off, len); // the range may hold data from before a fork
+    if (rc == 0) rc = mh_os_map_file((void *)va, len, A.fd, off, &p);
+    if (rc == 0 && len > MH_PAGE_SIZE) mh_os_no_huge_pages((void *)va, len);
+    return rc;
 }
 
 mh_span_t *mh_arena_alloc(size_t pages, size_t align_pages, bool map_all, bool *zeroed) {
@@ -360,6 +357,7 @@ mh_span_t *mh_arena_alloc(size_t pages, size_t align_pages, bool map_all, bool *
     if (s) {
         s->kind = MH_KIND_LARGE;
         s->list = MH_LIST_NONE;
+        s->moved = 0;
         s->objs = 1;
         s->gen = mh_span_next_gen();
         if (map_all) dir_set_range(s, s);
@@ -376,6 +374,27 @@ mh_span_t *mh_arena_alloc(size_t pages, size_t align_pages, bool map_all, bool *
 static size_t dirty_budget(void) {
     size_t b = A.active_pages / 8;
     return b > DIRTY_MIN_PAGES ? b : DIRTY_MIN_PAGES;
+}
+
+// Gives a free run's pages back (the run is BUSY: ours alone, no lock needed). A
+// stale run cannot be punched through its mapping (a private mapping would fall back
+// to the frozen file's data), so it gets fresh pages of the current file instead.
+// True when the run now reads as zero. The epoch cannot change here: fork holds
+// purge_lock.
+static bool release_run(mh_span_t *r) {
+    region_t *g = &A.regions[r->region];
+    size_t len = (size_t)r->pages << MH_PAGE_SHIFT;
+    if (!g->shared) {
+        (void)mh_os_release((void *)r->start, len, false);
+        return true;
+    }
+    if (r->backing == A.epoch && A.fd >= 0) {
+        (void)mh_os_release((void *)r->start, len, true);
+        return true;
+    }
+    if (mh_arena_fresh_map(g, r->start, len) != 0) return false;
+    r->backing = A.epoch;
+    return true;
 }
 
 // Releases the oldest dirty runs until at most `target` dirty pages remain. The runs
@@ -395,16 +414,16 @@ static size_t purge_to(size_t target) {
         }
         mh_unlock(&A.lock);
         if (!n) break;
+        bool clean[PURGE_BATCH];
         for (unsigned i = 0; i < n; i++) {
-            mh_span_t *r = batch[i];
-            mh_os_release((void *)r->start, r->pages << MH_PAGE_SHIFT, A.regions[r->region].shared);
-            released += r->pages << MH_PAGE_SHIFT;
+            clean[i] = release_run(batch[i]);
+            released += clean[i] ? batch[i]->pages << MH_PAGE_SHIFT : 0;
         }
         mh_lock(&A.lock);
         for (unsigned i = 0; i < n; i++) {
             dir_set(batch[i]->start, NULL);
             dir_set(span_end(batch[i]) - MH_PAGE_SIZE, NULL);
-            run_insert(batch[i], false);
+            run_insert(batch[i], !clean[i]);
         }
         mh_unlock(&A.lock);
     }
@@ -413,8 +432,10 @@ static size_t purge_to(size_t target) {
 }
 
 void mh_arena_free(mh_span_t *s, bool map_all) {
-    bool release_now = s->pages >= RELEASE_AT_FREE_PAGES;
-    if (release_now) // before taking the lock: a big madvise must not stall other threads
+    // Before taking the lock: a big madvise must not stall other threads. A stale span
+    // is left dirty (its pages are replaced when the run is purged or reused).
+    bool release_now = s->pages >= RELEASE_AT_FREE_PAGES && mh_arena_is_current(s);
+    if (release_now)
         mh_os_release((void *)s->start, (size_t)s->pages << MH_PAGE_SHIFT,
                       A.regions[s->region].shared);
     mh_lock(&A.lock);
@@ -448,7 +469,8 @@ bool mh_arena_resize(mh_span_t *s, size_t new_pages) {
         region_t *g = &A.regions[s->region];
         mh_span_t *next = end < g->base + g->used ? dir_get(end) : NULL;
         size_t extra = new_pages - s->pages;
-        if (next && next->kind == MH_KIND_FREE && next->start == end && next->pages >= extra) {
+        if (next && next->kind == MH_KIND_FREE && next->start == end && next->pages >= extra &&
+            mh_arena_is_current(next) == mh_arena_is_current(s)) {
             bool dirty = next->list == MH_LIST_DIRTY;
             run_unlink(next);
             dir_set(next->start, NULL);
@@ -484,9 +506,11 @@ static const region_t *region_of(uintptr_t p) {
     return NULL;
 }
 
-bool mh_arena_file_ok(void) { return fd_still_ours(); }
+bool mh_arena_file_ok(void) { return mh_arena_fd_still_ours(); }
 
-bool mh_arena_span_shared(const mh_span_t *s) { return A.regions[s->region].shared; }
+bool mh_arena_span_shared(const mh_span_t *s) {
+    return A.regions[s->region].shared && s->backing == A.epoch && A.fd >= 0;
+}
 
 int mh_arena_remap(uintptr_t va, size_t len, uintptr_t target) {
     const region_t *g = region_of(target);
@@ -501,7 +525,7 @@ int mh_arena_remap(uintptr_t va, size_t len, uintptr_t target) {
 
 int mh_arena_punch(const mh_span_t *s) {
     const region_t *g = &A.regions[s->region];
-    if (!g->shared || !fd_still_ours()) return EBADF;
+    if (!g->shared || s->backing != A.epoch || !mh_arena_fd_still_ours()) return EBADF;
     return mh_os_punch(A.fd, g->file_off + (s->start - g->base), (uint64_t)s->pages << MH_PAGE_SHIFT);
 }
 
@@ -547,81 +571,10 @@ void mh_arena_for_each_span(void (*fn)(mh_span_t *, void *), void *arg) {
     mh_unlock(&A.lock);
 }
 
-// ---- fork ------------------------------------------------------------------------
-// Until copy-on-write lands (issue 6), the child gets its own copy of the memfd's data
-// extents (holes are skipped) made while the parent holds every allocator lock.
-
-static void copy_span_via_mapping(mh_span_t *s, void *arg) {
-    region_t *g = &A.regions[s->region];
-    if (!g->shared) return;
-    mh_os_write_at(*(int *)arg, (void *)s->start, (size_t)s->pages << MH_PAGE_SHIFT,
-                   g->file_off + (s->start - g->base));
-}
-
-// Fork child: points every alias back at its leader's pages in the new file.
-static void remap_aliases(void) {
-    for (unsigned i = 0; i < A.nregions; i++) {
-        region_t *g = &A.regions[i];
-        for (uintptr_t p = g->base; g->shared && p < g->base + g->used;) {
-            mh_span_t *s = dir_get(p);
-            if (s && s->start == p && s->pages) {
-                if (s->kind == MH_KIND_ALIAS &&
-                    mh_arena_remap(s->start, (size_t)s->pages << MH_PAGE_SHIFT, s->leader->start) != 0)
-                    mh_fatal("fork: cannot map a meshed span in the child");
-                p = span_end(s);
-            } else {
-                p += MH_PAGE_SIZE;
-            }
-        }
-    }
-}
-
-void mh_arena_fork_prepare(void) {
-    mh_lock(&A.purge_lock);
+int mh_arena_reset_alias(mh_span_t *a) {
     mh_lock(&A.lock);
-    A.fork_fd = -1;
-    if (A.file_size == 0) return; // no shared region: fork's own copy-on-write is enough
-    int nfd;
-    if (mh_os_memfd_create(&nfd) != 0 || mh_os_ftruncate(nfd, A.file_size) != 0) {
-        mh_fatal("fork: cannot create the child's heap file");
-    }
-    bool ok = fd_still_ours();
-    for (unsigned i = 0; ok && i < A.nregions; i++) {
-        region_t *g = &A.regions[i];
-        if (g->shared && mh_os_copy_data(A.fd, nfd, g->file_off, g->used) != 0) ok = false;
-    }
-    if (!ok) { // our descriptor is gone: copy live spans through the mapping instead
-        mh_unlock(&A.lock);
-        mh_arena_for_each_span(copy_span_via_mapping, &nfd);
-        mh_lock(&A.lock);
-    }
-    A.fork_fd = nfd;
-}
-
-void mh_arena_fork_parent(void) {
-    if (A.fork_fd >= 0) mh_os_close(A.fork_fd);
-    A.fork_fd = -1;
+    int rc = mh_arena_fresh_map(&A.regions[a->region], a->start, (size_t)a->pages << MH_PAGE_SHIFT);
+    if (rc == 0) a->backing = A.epoch;
     mh_unlock(&A.lock);
-    mh_unlock(&A.purge_lock);
-}
-
-void mh_arena_fork_child(void) {
-    if (A.fork_fd >= 0) {
-        for (unsigned i = 0; i < A.nregions; i++) {
-            region_t *g = &A.regions[i];
-            void *p;
-            if (g->shared &&
-                mh_os_map_file((void *)g->base, g->size, A.fork_fd, g->file_off, &p) != 0)
-                mh_fatal("fork: cannot map the child's heap");
-            if (g->shared) mh_os_no_huge_pages((void *)g->base, g->size);
-        }
-        if (A.fd >= 0) mh_os_close(A.fd);
-        A.fd = A.fork_fd;
-        mh_os_file_id(A.fd, &A.fd_dev, &A.fd_ino);
-        A.fork_fd = -1;
-        remap_aliases(); // the region maps above put every page back on its own file page
-    }
-    mh_lock_reset(&A.lock);
-    mh_lock_reset(&A.purge_lock);
-    mh_meta_fork_child(&span_pool);
+    return rc;
 }

@@ -93,11 +93,14 @@ void mh_arena_for_each_span(void (*fn)(mh_span_t *, void *), void *arg);
 // ---- meshing support (callers hold the class lock of the spans involved) ----
 // True when the heap file is still ours (fstat; once per pass, not per span).
 bool mh_arena_file_ok(void);
-// True when span s lives in a memfd-backed region.
+// True when span s maps the current heap file (memfd-backed region, not left on a
+// file frozen by a fork): only such spans can be meshed.
 bool mh_arena_span_shared(const mh_span_t *s);
 // Maps the virtual range [va, va+len) onto the file pages behind target (a span start
 // in a shared region: its identity pages). 0 or an errno value.
 int mh_arena_remap(uintptr_t va, size_t len, uintptr_t target);
+// Puts a released alias back on zero pages of its own (identity) file range.
+int mh_arena_reset_alias(mh_span_t *a);
 // Frees the physical pages behind the identity range of span s.
 int mh_arena_punch(const mh_span_t *s);
 // Points the directory entries of s's pages at value.
@@ -105,8 +108,41 @@ void mh_arena_dir_point(const mh_span_t *s, mh_span_t *value);
 // Number of VMAs the heap's regions use (meshing budgets the rest).
 unsigned mh_arena_regions(void);
 
+// Fork, copy-on-write (arena_fork.c): prepare maps the in-use heap MAP_PRIVATE from
+// the current file and moves the untouched tail to a fresh file; parent and child
+// then each carry on with their own file. Spans left private are "stale" until
+// migrated back onto the current file (mh_arena_migrate_step).
 void mh_arena_fork_prepare(void);
 void mh_arena_fork_parent(void);
 void mh_arena_fork_child(void);
+// Unmaps up to max_bytes of the page tables a fork moved aside (after the fork, off
+// its critical path). Returns the bytes unmapped.
+size_t mh_arena_drop_detached(size_t max_bytes);
+// True while stale spans remain after a fork.
+bool mh_arena_migration_pending(void);
+
+// Migration back onto the current file. The write barrier is the mesher's: raise
+// write-protects the ranges and raises it (false: nothing protected), lower drops it
+// (unprotect: make the ranges writable again first).
+#define MH_GUARD_MAX 256
+typedef struct mh_guard_s {
+    bool (*raise)(unsigned n, const uintptr_t *start, const size_t *len);
+    void (*lower)(bool unprotect);
+} mh_guard_t;
+typedef struct mh_migrant_s {
+    mh_span_t *span;     // a leader or a large span; NULL: an extent of plain spans
+    uint32_t gen;
+    uint8_t kind;
+    uint32_t backing;    // every span of an extent comes from this epoch's file
+    uintptr_t lo, hi;
+} mh_migrant_t;
+// Continues the sweep for stale spans: re-maps stale free runs on the way and returns
+// up to max live ones to move. 0 when the sweep ended (or migration is over).
+unsigned mh_arena_migrate_collect(mh_migrant_t *out, unsigned max);
+// Moves one collected item (an extent of up to 2 MiB of adjacent spans, a meshed
+// leader with its aliases, or the next 2 MiB of a large span) onto the current file.
+// The caller holds the mesh pass lock, and the class lock for a leader. Returns
+// the bytes moved (0 when the span changed meanwhile or a call failed).
+size_t mh_arena_migrate(const mh_migrant_t *m, const mh_guard_t *guard);
 
 #endif

@@ -35,7 +35,8 @@ static const struct {
     HEAP("stats.mesh_count", mesh_count), HEAP("stats.meshed_hwm", meshed_hwm),
     MESH("stats.mesh_pause_p50_ns", pause_p50_ns), MESH("stats.mesh_pause_p99_ns", pause_p99_ns),
     MESH("stats.mesh_pause_max_ns", pause_max_ns), MESH("stats.mesh_aliases", aliases),
-    MESH("stats.mesh_passes", passes),
+    MESH("stats.mesh_passes", passes),   MESH("stats.fork_migrated", migrated),
+    MESH("stats.fork_migrating", migrating),
 };
 
 static int write_out(void *oldp, size_t *oldlenp, const void *val, size_t len) {

@@ -41,7 +41,8 @@ static _Atomic unsigned prot_n;
 static uintptr_t prot_start[MAX_CHAIN];
 static size_t prot_len[MAX_CHAIN];
 
-static _Atomic uint64_t last_pass_ns;
+static _Atomic uint64_t last_pass_ns, last_migrate_ns;
+static _Atomic uint64_t migrated_bytes;
 static unsigned next_class, idle_passes;
 static mh_rng_t rng;
 static bool rng_ready, budget_warned;
@@ -87,6 +88,33 @@ static void barrier_lower(void) {
     futex(&epoch, FUTEX_WAKE, 0x7fffffff);
 }
 
+// The same barrier for fork migration (arena_fork.c), which moves whole spans.
+static bool guard_raise(unsigned n, const uintptr_t *start, const size_t *len) {
+    if (n > MAX_CHAIN) return false;
+    for (unsigned i = 0; i < n; i++) {
+        prot_start[i] = start[i];
+        prot_len[i] = len[i];
+    }
+    barrier_raise(n);
+    for (unsigned i = 0; i < n; i++) {
+        if (mh_os_protect((void *)prot_start[i], prot_len[i], true) == 0) continue;
+        while (i--) mh_os_protect((void *)prot_start[i], prot_len[i], false);
+        barrier_lower();
+        return false;
+    }
+    return true;
+}
+
+static void guard_lower(bool unprotect) {
+    unsigned n = mh_load_relaxed(&prot_n);
+    for (unsigned i = 0; unprotect && i < n; i++) mh_os_protect((void *)prot_start[i], prot_len[i], false);
+    barrier_lower();
+}
+
+static const mh_guard_t guard = {guard_raise, guard_lower};
+
+uint64_t mh_mesh_alias_count(void) { return mh_load_relaxed(&aliases_total); }
+
 // ---- budget and stats ----------------------------------------------------------------
 
 static uint64_t alias_budget(void) {
@@ -117,7 +145,8 @@ static uint64_t pause_quantile(double q) {
 void mh_mesh_stats(mh_mesh_stats_t *out) {
     mh_lock(&pass_lock);
     *out = (mh_mesh_stats_t){passes, pairs_total, mh_load_relaxed(&aliases_total), alias_budget(),
-                             pause_quantile(0.5), pause_quantile(0.99), pause_max};
+                             pause_quantile(0.5), pause_quantile(0.99), pause_max,
+                             mh_load_relaxed(&migrated_bytes), mh_arena_migration_pending()};
     mh_unlock(&pass_lock);
 }
 
@@ -301,7 +330,65 @@ size_t mh_mesh_class(unsigned cls) {
     return meshed;
 }
 
+// ---- fork migration ---------------------------------------------------------------------
+// After a fork, spans left private on the frozen heap file are moved back onto the
+// current one (arena_fork.c) in steps of at most 1 ms, one every 10 ms while work is
+// left, from the same free paths that trigger meshing (and the background thread).
+// malloc_trim and mesh.compact finish it at once.
+
+#define MIGRATE_EVERY_NS 10000000
+
+// Pass lock held. Returns when the budget is spent or nothing is left.
+static void migrate_locked(uint64_t budget_ns) {
+    uint64_t t0 = mh_os_now_ns();
+    // 64 MiB of page tables moved aside by a fork take about a millisecond to unmap.
+    mh_arena_drop_detached(budget_ns == UINT64_MAX ? SIZE_MAX : (size_t)64 << 20);
+    mh_migrant_t batch[32];
+    size_t progress = 1; // bytes moved in this sweep: a sweep that moves nothing ends it
+    while (mh_arena_migration_pending() && mh_os_now_ns() - t0 <= budget_ns) {
+        unsigned n = mh_arena_migrate_collect(batch, 32);
+        if (!n) { // a sweep ended (or only page tables are left to drop)
+            size_t dropped = mh_arena_drop_detached((size_t)64 << 20);
+            if (!dropped && !progress) return;
+            progress = dropped;
+            continue;
+        }
+        for (unsigned i = 0; i < n; i++) {
+            bool small = batch[i].span && batch[i].kind < MH_NUM_CLASSES; // a leader
+            size_t moved;
+            do {
+                if (small) mh_gh_class_lock(batch[i].kind);
+                moved = mh_arena_migrate(&batch[i], &guard);
+                if (small) mh_gh_class_unlock(batch[i].kind);
+                atomic_fetch_add(&migrated_bytes, moved);
+                progress += moved;
+            } while (batch[i].span && !small && moved && mh_os_now_ns() - t0 <= budget_ns);
+            if (mh_os_now_ns() - t0 > budget_ns) return; // the next sweep finds the rest
+        }
+    }
+}
+
+static void migrate_step(uint64_t budget_ns) {
+    mh_barrier_install();
+    mh_lock(&pass_lock);
+    migrate_locked(budget_ns);
+    mh_unlock(&pass_lock);
+}
+
+static void migrate_maybe(void) {
+    if (!mh_arena_migration_pending()) return;
+    uint64_t now = coarse_now_ns(), last = mh_load_relaxed(&last_migrate_ns);
+    if (now - last < MIGRATE_EVERY_NS) return;
+    if (!atomic_compare_exchange_strong(&last_migrate_ns, &last, now)) return;
+    migrate_step(PASS_BUDGET_NS);
+}
+
+void mh_mesh_migrate_all(void) {
+    if (mh_arena_migration_pending()) migrate_step(UINT64_MAX);
+}
+
 size_t mh_mesh_compact(void) {
+    mh_mesh_migrate_all(); // meshable again first
     size_t total = 0;
     for (unsigned c = 0; c < MH_NUM_CLASSES; c++) total += mh_mesh_class(c);
     mh_store_relaxed(&last_pass_ns, coarse_now_ns());
@@ -324,6 +411,7 @@ static unsigned pick_class(unsigned hint) {
 }
 
 void mh_mesh_maybe(unsigned hint) {
+    migrate_maybe(); // also with meshing off: it gives the frozen file's memory back
     int64_t period = mh_opt[MH_OPT_period_ms];
     if (period <= 0) return;
     uint64_t now = coarse_now_ns(), last = mh_load_relaxed(&last_pass_ns);
@@ -352,7 +440,7 @@ static void release_alias(mh_span_t *a) {
     atomic_fetch_sub(&aliases_total, 1);
     a->leader = a->next_alias = NULL;
     a->kind = a->cls;
-    if (mh_arena_remap(a->start, span_bytes(a), a->start) != 0) {
+    if (mh_arena_reset_alias(a) != 0) {
         a->kind = MH_KIND_BUSY; // still maps someone else's pages: never reuse this range
         return;
     }
@@ -408,6 +496,7 @@ static void *background_main(void *arg) {
         struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
         nanosleep(&ts, NULL);
         if (!mh_opt[MH_OPT_background_thread]) break;
+        migrate_maybe();
         if (period > 0) {
             mh_store_relaxed(&last_pass_ns, 0); // due now
             mh_mesh_maybe(MH_NUM_CLASSES);

@@ -22,6 +22,9 @@
 void mh_mesh_maybe(unsigned hint);
 // Runs a full pass over every class now; returns the number of pairs meshed.
 size_t mh_mesh_compact(void);
+// Finishes the migration of heap pages that forks left copy-on-write (also with
+// meshing off: it gives the frozen heap file's memory back).
+void mh_mesh_migrate_all(void);
 // Meshes one class now (tests, benchmarks); returns the pairs meshed.
 size_t mh_mesh_class(unsigned cls);
 
@@ -43,8 +46,12 @@ void mh_mesh_wait(uint64_t epoch);
 typedef struct mh_mesh_stats_s {
     uint64_t passes, pairs, aliases, budget;
     uint64_t pause_p50_ns, pause_p99_ns, pause_max_ns;
+    uint64_t migrated;  // bytes moved back onto the heap file after forks
+    uint64_t migrating; // 1 while spans a fork left private remain
 } mh_mesh_stats_t;
 void mh_mesh_stats(mh_mesh_stats_t *out);
+// Live aliases (virtual spans meshed onto another span's pages).
+uint64_t mh_mesh_alias_count(void);
 
 // Starts the background meshing thread (mesh.background_thread); idempotent.
 void mh_mesh_start_background(void);

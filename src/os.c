@@ -11,6 +11,10 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
+
+#ifndef MREMAP_DONTUNMAP
+#define MREMAP_DONTUNMAP 4
+#endif
 #include <unistd.h>
 
 #ifndef MFD_CLOEXEC
@@ -93,6 +97,40 @@ int mh_os_write_at(int fd, const void *buf, size_t len, uint64_t off) {
     return rc;
 }
 
+int mh_os_read_at(int fd, void *buf, size_t len, uint64_t off) {
+    int saved = errno, rc = 0;
+    while (len) {
+        ssize_t n = pread(fd, buf, len, (off_t)off);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) {
+            rc = n < 0 ? errno : EIO;
+            break;
+        }
+        buf = (char *)buf + n;
+        len -= (size_t)n;
+        off += (uint64_t)n;
+    }
+    errno = saved;
+    return rc;
+}
+
+int mh_os_seek_data(int fd, uint64_t off, uint64_t *data, uint64_t *hole) {
+    int saved = errno, rc = 0;
+    off_t d = lseek(fd, (off_t)off, SEEK_DATA);
+    off_t h = d < 0 ? -1 : lseek(fd, d, SEEK_HOLE);
+    if (d < 0 || h < 0) rc = errno;
+    else *data = (uint64_t)d, *hole = (uint64_t)h;
+    errno = saved;
+    return rc;
+}
+
+int mh_os_open_pagemap(void) {
+    int saved = errno;
+    int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+    errno = saved;
+    return fd;
+}
+
 int mh_os_map_file(void *addr, size_t len, int fd, uint64_t off, void **out) {
     int saved = errno;
     int flags = MAP_SHARED | MAP_NORESERVE | (addr ? MAP_FIXED : 0);
@@ -110,6 +148,51 @@ int mh_os_map_anon(size_t len, void **out) {
     int rc = p == MAP_FAILED ? errno : 0;
     errno = saved;
     if (rc == 0) *out = p;
+    return rc;
+}
+
+int mh_os_map_private(void *addr, size_t len, int fd, uint64_t off) {
+    int saved = errno;
+    void *p = mmap(addr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_NORESERVE | MAP_FIXED, fd,
+                   (off_t)off);
+    int rc = p == MAP_FAILED ? errno : 0;
+    errno = saved;
+    return rc;
+}
+
+int mh_os_detach_pages(void *addr, size_t len, void **out) {
+    int saved = errno;
+    // A destination with the same offset within 2 MiB lets the kernel move whole
+    // page-table pages instead of single entries.
+    size_t pmd = (size_t)2 << 20;
+    void *area = mmap(NULL, len + pmd, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    int rc = 0;
+    if (area == MAP_FAILED) {
+        rc = errno;
+    } else {
+        uintptr_t a = (uintptr_t)area, want = (a & ~(pmd - 1)) + ((uintptr_t)addr & (pmd - 1));
+        if (want < a) want += pmd;
+        void *p = mremap(addr, len, len, MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP, (void *)want);
+        if (p == MAP_FAILED) {
+            rc = errno;
+            munmap(area, len + pmd);
+        } else {
+            if (want > a) munmap(area, want - a); // the reservation around the moved pages
+            if (a + len + pmd > want + len) munmap((void *)(want + len), a + len + pmd - (want + len));
+            madvise(p, len, MADV_DONTFORK);
+            *out = p;
+        }
+    }
+    errno = saved;
+    return rc;
+}
+
+int mh_os_map_anon_at(void *addr, size_t len) {
+    int saved = errno;
+    void *p = mmap(addr, len, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
+    int rc = p == MAP_FAILED ? errno : 0;
+    errno = saved;
     return rc;
 }
 

@@ -20,10 +20,27 @@ int mh_os_close(int fd);
 // Bytes of storage a file really holds (st_blocks * 512): the honest size of a memfd.
 int mh_os_file_blocks(int fd, uint64_t *bytes);
 int mh_os_write_at(int fd, const void *buf, size_t len, uint64_t off);
+int mh_os_read_at(int fd, void *buf, size_t len, uint64_t off);
+// The data extent [*data, *hole) at or after off (SEEK_DATA/SEEK_HOLE); ENXIO: none.
+int mh_os_seek_data(int fd, uint64_t off, uint64_t *data, uint64_t *hole);
+// /proc/self/pagemap of this process (opened per use: a fork child is another
+// process), or -1.
+int mh_os_open_pagemap(void);
 // Maps len bytes of fd at off (shared); at addr exactly when addr != NULL.
 int mh_os_map_file(void *addr, size_t len, int fd, uint64_t off, void **out);
+// Maps len bytes of fd at off copy-on-write (MAP_PRIVATE) at addr exactly: the fork
+// scheme's view of a frozen heap file.
+int mh_os_map_private(void *addr, size_t len, int fd, uint64_t off);
+// Moves the page tables of [addr, addr+len) (one mapping) to a fresh address and
+// leaves the range mapped as before but with no pages populated (mremap with
+// MREMAP_DONTUNMAP, Linux 5.13+ for file mappings). The moved copy is excluded from
+// fork children. *out receives its address. Page tables move by whole tables when
+// the alignment allows, so this is far cheaper than unmapping populated pages.
+int mh_os_detach_pages(void *addr, size_t len, void **out);
 // Private anonymous memory that is not charged until touched.
 int mh_os_map_anon(size_t len, void **out);
+// Fresh zero private anonymous pages at addr exactly (replacing what was there).
+int mh_os_map_anon_at(void *addr, size_t len);
 int mh_os_unmap(void *addr, size_t len);
 // Punches [off, off+len) of a file (its pages are freed; reads return zeros).
 int mh_os_punch(int fd, uint64_t off, uint64_t len);

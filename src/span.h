@@ -47,6 +47,8 @@ struct mh_span_s {
     uint32_t pages;
     uint32_t region;                   // arena region index (runs never cross regions)
     uint32_t gen;
+    uint32_t backing;                  // arena backing epoch (see arena_fork.c); arena lock
+    uint32_t moved;                    // stale large span: pages already migrated; arena lock
     _Atomic uint64_t bits[MH_BITMAP_WORDS];
     mh_span_t *prev, *next;            // class list or free-run bin
     union {

@@ -137,6 +137,32 @@ static void fork_sees_meshed_heap(void) {
     CHECK_EQ(count_bad(), 0);
 }
 
+// After the fork above the parent's meshed spans stayed on the frozen heap file;
+// migration moves leaders and aliases together onto the current file, every object
+// stays intact (also written through aliases meanwhile), and meshing works again.
+static void migration_keeps_meshed_spans(void) {
+    CHECK(mh_arena_migration_pending());
+    mh_mesh_stats_t before, after;
+    mh_mesh_stats(&before);
+    for (int i = 1; i < N; i += 2) // writes through leaders and aliases
+        if (live[i]) fill(i);
+    mh_mesh_migrate_all();
+    CHECK(!mh_arena_migration_pending());
+    mh_mesh_stats(&after);
+    CHECK(after.migrated > before.migrated);
+    CHECK_EQ(after.aliases, before.aliases);
+    CHECK_EQ(count_bad(), 0);
+    for (int i = 0; i < N; i += 3) // frees through aliases after migration
+        if (live[i]) {
+            mh_tlh_free(objs[i], "free");
+            live[i] = 0;
+        }
+    size_t pairs = mh_mesh_class(cls_of_size());
+    printf("  %zu pairs meshed after migration\n", pairs);
+    CHECK(pairs > 0);
+    CHECK_EQ(count_bad(), 0);
+}
+
 static void frees_release_aliases(void) {
     mh_mesh_stats_t st;
     mh_mesh_stats(&st);
@@ -161,4 +187,5 @@ static void budget_holds(void) {
 }
 
 TEST_MAIN(T(mesh_preserves_and_releases), T(chains_grow), T(fork_sees_meshed_heap),
+          T(migration_keeps_meshed_spans),
           T(frees_release_aliases), T(budget_holds))

@@ -1,0 +1,85 @@
+// arena_internal.h - the arena's state, shared by arena.c (regions, runs, directory)
+// and arena_fork.c (copy-on-write fork and migration). Not for other modules.
+// Locking: A.lock guards everything in A and directory writes (see arena.h).
+#ifndef MH_ARENA_INTERNAL_H
+#define MH_ARENA_INTERNAL_H
+
+#include "arena.h"
+#include "lock.h"
+
+#define MAX_REGIONS 256
+#define MH_DETACHED_MAX 16
+#define FIRST_REGION ((size_t)256 << 20)
+#define MAX_REGION ((size_t)64 << 30)
+#define NBINS 180
+#define BIN_WORDS ((NBINS + 63) / 64)
+#define RELEASE_AT_FREE_PAGES 8192    // 32 MiB: freed runs this large are released at once
+#define DIRTY_MIN_PAGES 2048          // 8 MiB of dirty pages are always tolerated
+#define DUMP_STEP ((size_t)32 << 20)  // core dumps include the used part, in 32 MiB steps
+#define PURGE_BATCH 32
+
+typedef struct region_s {
+    uintptr_t base;
+    size_t size, used; // bytes; [base, base+used) has been handed out at least once
+    size_t dump_mark;  // [base, base+dump_mark) is included in core dumps
+    uint64_t file_off;
+    bool shared;
+} region_t;
+
+typedef struct bins_s {
+    mh_span_t *head[NBINS];
+    uint64_t nonempty[BIN_WORDS];
+} bins_t;
+
+typedef struct arena_state_s {
+    mh_lock_t lock;       // guards everything below and directory writes
+    mh_lock_t purge_lock; // one purger at a time; held across fork
+    bool fd_tried;
+    int fd;
+    uint64_t fd_dev, fd_ino, file_size;
+    size_t next_region;
+    unsigned nregions;
+    region_t regions[MAX_REGIONS];
+    bins_t dirty, clean;
+    mh_span_t *lru_head, *lru_tail; // dirty runs, oldest first
+    size_t dirty_pages, active_pages;
+    uint64_t clock;
+    void *info;  // first page of the first shared region (see info.h)
+    // Fork (arena_fork.c). A span or run whose backing == epoch maps the current file
+    // (A.fd) shared; any other is "stale": it still maps a file a fork froze.
+    uint32_t epoch;
+    bool all_current;     // no stale span or run (a migration sweep found none)
+    bool sweep_found;     // the running migration sweep met a stale span
+    unsigned sweep_region;
+    uintptr_t sweep_next;
+    int child_fd;         // the fork child's heap file, made in prepare
+    bool child_copies;    // the child gets whole copies (our descriptor was lost)
+    unsigned child_meshed; // meshed spans the child must map onto child_fd
+    struct { void *addr; size_t len; } detached[MH_DETACHED_MAX]; // see arena_fork.c
+    unsigned ndetached;
+    int frozen_fd;        // the file the last fork froze, until migration is done
+    uint32_t frozen_epoch; // the epoch whose spans that file backs
+} arena_state_t;
+
+extern arena_state_t mh_arena_state;
+#define A mh_arena_state
+
+
+// Directory access and run management (arena.c); arena lock held.
+mh_span_t *mh_arena_dir_get(uintptr_t p);
+void mh_arena_run_unlink(mh_span_t *r);
+// Coalesces r (directory entries cleared) with free neighbours and bins it.
+void mh_arena_run_insert(mh_span_t *r, bool dirty);
+bool mh_arena_fd_still_ours(void);
+// A span or run maps the current file, or lives in private anonymous memory.
+MH_INLINE bool mh_arena_is_current(const mh_span_t *s) {
+    return !A.regions[s->region].shared || s->backing == A.epoch;
+}
+// Replaces [va, va+len) of region g with zero pages of the current file (punched
+// first), or private anonymous pages when there is no heap file. 0 or an errno.
+int mh_arena_fresh_map(const region_t *g, uintptr_t va, size_t len);
+MH_INLINE uintptr_t mh_arena_span_end(const mh_span_t *s) {
+    return s->start + ((uintptr_t)s->pages << MH_PAGE_SHIFT);
+}
+
+#endif
