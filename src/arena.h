@@ -115,6 +115,9 @@ unsigned mh_arena_regions(void);
 void mh_arena_fork_prepare(void);
 void mh_arena_fork_parent(void);
 void mh_arena_fork_child(void);
+// A child of a raw clone (no prepare ran): copies the live heap into a file of its own
+// for mh_arena_fork_child to map.
+void mh_arena_raw_fork_copy(void);
 // Unmaps up to max_bytes of the page tables a fork moved aside (after the fork, off
 // its critical path). Returns the bytes unmapped.
 size_t mh_arena_drop_detached(size_t max_bytes);

@@ -14,6 +14,7 @@
 #include "atomic.h"
 #include "global_heap.h"
 #include "mesh.h"
+#include "os.h"
 #include "settings.h"
 #include "size_class.h"
 #include "thread_heap.h"
@@ -24,6 +25,22 @@ enum { STATE_UNINIT = 0, STATE_BOOTSTRAP = 1, STATE_READY = 2 };
 
 static _Atomic int init_state;
 static __thread int init_owner MH_TLS_IE;
+
+static const unsigned char canary_fallback = 1; // no page: detection off
+volatile const unsigned char *mh_fork_canary = &canary_fallback;
+static volatile unsigned char *canary_page;
+
+static void canary_init(void) {
+    void *p;
+    if (mh_os_map_anon(MH_PAGE_SIZE, &p) != 0) return;
+    if (mh_os_wipe_on_fork(p, MH_PAGE_SIZE) != 0) {
+        mh_os_unmap(p, MH_PAGE_SIZE);
+        return;
+    }
+    canary_page = p;
+    canary_page[0] = 1;
+    mh_fork_canary = canary_page;
+}
 
 static void fork_prepare(void) {
     mh_tlh_fork_prepare();
@@ -38,10 +55,20 @@ static void fork_parent(void) {
 }
 
 static void fork_child(void) {
+    if (canary_page) canary_page[0] = 1;
     mh_mesh_fork_child();
     mh_arena_fork_child();
     mh_gh_fork_child();
     mh_tlh_fork_child();
+}
+
+// No prepare handler ran: the heap file is still shared with the parent, which goes on
+// writing it. The child takes a copy of the heap as it is now (the best there is: the
+// parent's writes since the clone may be in it) and carries on like a fork child.
+void mh_init_raw_fork_child(void) {
+    if (!canary_page || canary_page[0]) return;
+    mh_arena_raw_fork_copy();
+    fork_child();
 }
 
 static void init_once(void) {
@@ -50,6 +77,7 @@ static void init_once(void) {
     mh_gh_init();
     mh_store_release(&init_state, STATE_BOOTSTRAP); // re-entrant calls may allocate now
     mh_tlh_init_key();
+    canary_init();
     pthread_atfork(fork_prepare, fork_parent, fork_child);
     init_owner = 0;
     mh_store_release(&init_state, STATE_READY); // pairs with the acquire loads below

@@ -7,10 +7,22 @@
 #ifndef MH_INIT_H
 #define MH_INIT_H
 
+#include "common.h"
+
 enum { MH_INIT_READY = 0, MH_INIT_BOOTSTRAP = 1 };
 
 // Initialises the library if needed; returns MH_INIT_READY, or MH_INIT_BOOTSTRAP when
 // called re-entrantly from inside initialisation.
 int mh_init_ensure(void);
+
+// A child made without fork handlers (a raw clone system call, _Fork) still maps the
+// parent's heap file shared. The allocator's slow paths check a MADV_WIPEONFORK page,
+// which every fork child sees zeroed until the fork handler marks it again: one load.
+extern volatile const unsigned char *mh_fork_canary;
+void mh_init_raw_fork_child(void);
+#define MH_CHECK_RAW_FORK()                                                               \
+    do {                                                                                   \
+        if (MH_UNLIKELY(*mh_fork_canary == 0)) mh_init_raw_fork_child();                  \
+    } while (0)
 
 #endif

@@ -210,6 +210,8 @@ int mh_os_release(void *addr, size_t len, bool shared) {
     return OS_CALL(madvise(addr, len, shared ? MADV_REMOVE : MADV_DONTNEED));
 }
 
+int mh_os_wipe_on_fork(void *addr, size_t len) { return OS_CALL(madvise(addr, len, MADV_WIPEONFORK)); }
+
 void mh_os_no_huge_pages(void *addr, size_t len) { (void)OS_CALL(madvise(addr, len, MADV_NOHUGEPAGE)); }
 
 void mh_os_dump(void *addr, size_t len, bool include) {

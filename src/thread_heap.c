@@ -66,6 +66,7 @@ static mh_tlh_t *tlh_create(void) {
 }
 
 void *mh_tlh_malloc_slow(size_t size) {
+    MH_CHECK_RAW_FORK();
     if (MH_UNLIKELY(mh_load_relaxed(&mh_settings_pending))) mh_settings_service();
     if (size > MH_SMALL_MAX) {
         if (size > PTRDIFF_MAX) return NULL;
@@ -93,6 +94,7 @@ static bool is_cached(const mh_sv_t *sv, const void *p) {
 
 void mh_tlh_free_slow(void *p, mh_span_t *s, const char *who) {
     if (!p) return;
+    MH_CHECK_RAW_FORK();
     if (MH_UNLIKELY(mh_load_relaxed(&mh_settings_pending))) mh_settings_service();
     if (!s) {
         if (mh_arena_contains(p)) mh_gh_corrupt(who, "invalid pointer", p);

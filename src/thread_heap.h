@@ -14,6 +14,7 @@
 #include "common.h"
 #include "rng.h"
 #include "shuffle.h"
+#include "init.h"
 #include "size_class.h"
 
 typedef struct mh_tlh_s {
@@ -31,7 +32,8 @@ void mh_tlh_free_slow(void *p, mh_span_t *s, const char *who) MH_NOINLINE;
 MH_INLINE void *mh_tlh_malloc(size_t size) {
     if (MH_LIKELY(size <= MH_SMALL_MAX)) {
         mh_sv_t *sv = &mh_tlh->sv[mh_size_to_class(size)];
-        if (MH_LIKELY(sv->n != 0)) return mh_sv_pop(sv);
+        // The canary: a child of a raw clone must not hand out the shared heap.
+        if (MH_LIKELY(sv->n != 0 && *mh_fork_canary)) return mh_sv_pop(sv);
     }
     return mh_tlh_malloc_slow(size);
 }
