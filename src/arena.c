@@ -4,6 +4,7 @@
 #include "arena_internal.h"
 
 #include "check.h"
+#include "freephys.h"
 #include "lock.h"
 #include "meta_heap.h"
 #include "os.h"
@@ -451,6 +452,14 @@ void mh_arena_free(mh_span_t *s, bool map_all) {
     bool purge = A.dirty_pages > dirty_budget();
     size_t target = dirty_budget() / 2;
     mh_unlock(&A.lock);
+    if (purge && !mh_freephys_purge()) purge_to(target);
+}
+
+void mh_arena_purge_excess(void) {
+    mh_lock(&A.lock);
+    bool purge = A.dirty_pages > dirty_budget();
+    size_t target = dirty_budget() / 2;
+    mh_unlock(&A.lock);
     if (purge) purge_to(target);
 }
 
@@ -521,6 +530,12 @@ int mh_arena_remap(uintptr_t va, size_t len, uintptr_t target) {
     int rc = mh_os_map_file((void *)va, len, A.fd, g->file_off + (target - g->base), &p);
     if (rc == 0 && len > MH_PAGE_SIZE) mh_os_no_huge_pages((void *)va, len);
     return rc;
+}
+
+int mh_arena_punch_range(uintptr_t start, size_t len) {
+    const region_t *g = region_of(start);
+    if (!g || !g->shared || !mh_arena_fd_still_ours()) return EBADF;
+    return mh_os_punch(A.fd, g->file_off + (start - g->base), len);
 }
 
 int mh_arena_punch(const mh_span_t *s) {

@@ -101,6 +101,10 @@ bool mh_arena_span_shared(const mh_span_t *s);
 int mh_arena_remap(uintptr_t va, size_t len, uintptr_t target);
 // Puts a released alias back on zero pages of its own (identity) file range.
 int mh_arena_reset_alias(mh_span_t *a);
+// Frees the physical pages behind [start, start+len) of the current heap file.
+int mh_arena_punch_range(uintptr_t start, size_t len);
+// Gives dirty pages back down to half the budget when over it.
+void mh_arena_purge_excess(void);
 // Frees the physical pages behind the identity range of span s.
 int mh_arena_punch(const mh_span_t *s);
 // Points the directory entries of s's pages at value.

@@ -12,6 +12,7 @@
 
 #include "arena.h"
 #include "atomic.h"
+#include "freephys.h"
 #include "global_heap.h"
 #include "mesh.h"
 #include "os.h"
@@ -43,15 +44,18 @@ static void canary_init(void) {
 }
 
 static void fork_prepare(void) {
+    mh_freephys_drain(); // no queued page work crosses the fork
     mh_tlh_fork_prepare();
     mh_gh_fork_prepare();
     mh_arena_fork_prepare();
+    mh_freephys_fork_prepare(); // its queue lock is the innermost lock
 }
 
 static void fork_parent(void) {
     mh_arena_fork_parent();
     mh_gh_fork_parent();
     mh_tlh_fork_parent();
+    mh_freephys_fork_parent();
 }
 
 static void fork_child(void) {
@@ -60,6 +64,7 @@ static void fork_child(void) {
     mh_arena_fork_child();
     mh_gh_fork_child();
     mh_tlh_fork_child();
+    mh_freephys_fork_child();
 }
 
 // No prepare handler ran: the heap file is still shared with the parent, which goes on

@@ -19,6 +19,7 @@
 #include "atomic.h"
 #include "barrier.h"
 #include "checks.h"
+#include "freephys.h"
 #include "global_heap.h"
 #include "info.h"
 #include "lock.h"
@@ -226,7 +227,8 @@ static bool mesh_pair(mh_span_t *src, mh_span_t *dst) {
         return false;
     }
     adopt(dst, src, live);
-    (void)mh_arena_punch(src); // the source's physical pages are free now
+    // The source's physical pages are free now (punched by the freephys thread when on).
+    if (!mh_freephys_punch(src->start, span_bytes(src))) (void)mh_arena_punch(src);
     barrier_lower();
     atomic_fetch_add(&aliases_total, 1);
     count_meshed(src, true);
@@ -435,7 +437,7 @@ void mh_mesh_maybe(unsigned hint) {
 // ---- aliases ---------------------------------------------------------------------------
 
 // Resets an alias to its own (punched) file pages and returns its range to the arena.
-static void release_alias(mh_span_t *a) {
+void mh_mesh_release_alias_now(mh_span_t *a) {
     count_meshed(a, false);
     atomic_fetch_sub(&aliases_total, 1);
     a->leader = a->next_alias = NULL;
@@ -445,6 +447,10 @@ static void release_alias(mh_span_t *a) {
         return;
     }
     mh_arena_free(a, true);
+}
+
+static void release_alias(mh_span_t *a) {
+    if (!mh_freephys_release(a)) mh_mesh_release_alias_now(a);
 }
 
 void mh_mesh_detach_aliases(mh_span_t *leader) {

@@ -35,6 +35,8 @@ void mh_mesh_alias_emptied(unsigned cls, mh_span_t *alias, uint32_t gen);
 void mh_mesh_detach_aliases(mh_span_t *leader);
 // Resets every alias of leader (empty, off every list) to its own pages and frees them.
 void mh_mesh_release_aliases(mh_span_t *leader);
+// Releases one alias (kind BUSY, off its chain) now; the freephys thread's work item.
+void mh_mesh_release_alias_now(mh_span_t *a);
 
 // Write barrier support for the fault handler and the syscall wrappers: the current
 // epoch (odd while a pair is being meshed), whether addr lies in a range protected by

@@ -12,6 +12,7 @@
 #include "arena.h"
 #include "checks.h"
 #include "config_file.h"
+#include "freephys.h"
 #include "info.h"
 #include "log.h"
 #include "mesh.h"
@@ -72,6 +73,7 @@ static void remove_stats_signal(int signo) {
 
 void mh_settings_changed(int id, int64_t before) {
     if (id == MH_OPT_background_thread && mh_opt[id]) mh_mesh_start_background();
+    if (id == MH_OPT_freephys_thread && mh_opt[id]) mh_freephys_start();
     if (id != MH_OPT_stats_signal || before == mh_opt[id]) return;
     remove_stats_signal((int)before);
     if (mh_opt[id]) install_stats_signal((int)mh_opt[id]);
@@ -93,6 +95,7 @@ static void apply_effects(void) {
     if (mh_opt[MH_OPT_stats_signal]) install_stats_signal((int)mh_opt[MH_OPT_stats_signal]);
     if (mh_opt[MH_OPT_verbose]) print_verbose();
     if (mh_opt[MH_OPT_background_thread]) mh_mesh_start_background();
+    if (mh_opt[MH_OPT_freephys_thread]) mh_freephys_start();
     if (mh_opt[MH_OPT_stats_at_exit] > 0) {
         int fd = fcntl(2, F_DUPFD_CLOEXEC, 100);
         if (fd >= 0) exit_stats_fd = fd;

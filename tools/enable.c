@@ -131,6 +131,7 @@ int cmd_status(int argc, char **argv) {
     if (rc) return rc;
     if (t.system || t.service) return usage_error("%s", "status takes only --root DIR");
     printf("library: %s\n", MESH_LIBRARY_PATH);
+    printf("preload entry: %s\n", MESH_PRELOAD_ENTRY);
     int broken = preload_status(t.root);
     service_status(t.root);
     if (!*t.root) process_status();

@@ -12,6 +12,8 @@ setup() {
     R="$BATS_TEST_TMPDIR/root"
     # The library where this meshctl believes it is installed, inside the root.
     LIBPATH=$("$MESHCTL" status --root / | sed -n 's/^library: //p')
+    # What enable writes: LIBPATH, or the same with ld.so's $LIB token.
+    ENTRY=$("$MESHCTL" status --root / | sed -n 's/^preload entry: //p')
     mkdir -p "$R/etc" "$R$(dirname "$LIBPATH")"
     cp "$MESH_LIB" "$R$LIBPATH"
 }
@@ -130,7 +132,7 @@ UNIT
     assert_output --partial "systemctl restart demo.service"
     f="$R/etc/systemd/system/demo.service.d/50-libmesh.conf"
     [ -f "$f" ]
-    grep -qx "Environment=\"LD_PRELOAD=$LIBPATH /usr/lib/x86_64-linux-gnu/libsnoopy.so\"" "$f"
+    grep -qxF "Environment=\"LD_PRELOAD=$ENTRY /usr/lib/x86_64-linux-gnu/libsnoopy.so\"" "$f"
     [ "$(stat -c %a "$f")" = 644 ]
     run "$MESHCTL" enable --service demo.service --root "$R"
     assert_success
@@ -156,7 +158,7 @@ UNIT
     printf '[Service]\nEnvironment=LD_PRELOAD=/second.so\n' >"$R/etc/systemd/system/web.service.d/10-a.conf"
     run "$MESHCTL" enable --service web --root "$R"
     assert_success
-    grep -qx "Environment=\"LD_PRELOAD=$LIBPATH /second.so\"" "$R/etc/systemd/system/web.service.d/50-libmesh.conf"
+    grep -qxF "Environment=\"LD_PRELOAD=$ENTRY /second.so\"" "$R/etc/systemd/system/web.service.d/50-libmesh.conf"
     printf '[Service]\nEnvironment=LD_PRELOAD=/third.so\n' >"$R/etc/systemd/system/web.service.d/override.conf"
     run "$MESHCTL" enable --service web --root "$R"
     assert_failure 1

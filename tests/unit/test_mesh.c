@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "arena.h"
+#include "freephys.h"
 #include "harness.h"
 #include "mesh.h"
 #include "options.h"
@@ -172,6 +173,42 @@ static void frees_release_aliases(void) {
     CHECK_EQ(st.aliases, 0);
 }
 
+// With mesh.freephys_thread the punches after a mesh and the alias resets after
+// frees happen on the helper thread: the heap file still shrinks, aliases still go.
+static uint64_t file_bytes_after_helper(void) {
+    mh_arena_stats_t st;
+    for (int i = 0; i < 100; i++) { // the helper works asynchronously: up to 1 s
+        mh_freephys_drain();
+        usleep(10000);
+    }
+    mh_arena_stats(&st);
+    return st.file_bytes;
+}
+
+static void freephys_thread_does_page_work(void) {
+    mh_opt[MH_OPT_freephys_thread] = 1;
+    mh_freephys_start();
+    CHECK(mh_freephys_active());
+    run_thread(fragment);
+    mh_arena_purge_all();
+    uint64_t before = file_bytes_after_helper(), items = mh_freephys_items_done();
+    size_t pairs = 0;
+    for (int i = 0; i < 10 && pairs < 50; i++) pairs += mh_mesh_class(cls_of_size()); // 1 ms passes
+    uint64_t after = file_bytes_after_helper();
+    CHECK(mh_freephys_items_done() >= items + pairs); // one punch per pair, queued
+    printf("  helper thread: %zu pairs; heap file %llu -> %llu bytes\n", pairs,
+           (unsigned long long)before, (unsigned long long)after);
+    CHECK(pairs >= 50);
+    CHECK(after + pairs * 4096 / 2 <= before);
+    CHECK_EQ(count_bad(), 0);
+    run_thread(free_all);
+    file_bytes_after_helper();
+    mh_mesh_stats_t st;
+    mh_mesh_stats(&st);
+    CHECK_EQ(st.aliases, 0);
+    mh_opt[MH_OPT_freephys_thread] = 0;
+}
+
 static void budget_holds(void) {
     mh_opt[MH_OPT_max_aliases] = 7;
     mh_opt[MH_OPT_max_map_count] = MH_CHECK_OFF; // no warning line in the test log
@@ -188,4 +225,4 @@ static void budget_holds(void) {
 
 TEST_MAIN(T(mesh_preserves_and_releases), T(chains_grow), T(fork_sees_meshed_heap),
           T(migration_keeps_meshed_spans),
-          T(frees_release_aliases), T(budget_holds))
+          T(frees_release_aliases), T(freephys_thread_does_page_work), T(budget_holds))

@@ -1,0 +1,187 @@
+// freephys.c - mesh.freephys_thread: a helper thread for the physical-page work of
+// frees and meshing - giving dirty pages back (purge), resetting released aliases
+// onto their own pages, and punching the pages a mesh freed - so the threads that
+// free and the mesh pass never wait on those system calls.
+//
+// Work is a FIFO queue. Consecutive punches are sorted by address and merged, so
+// adjacent ranges cost one fallocate. A punch of a meshed span's own pages is always
+// queued before that alias can be released (the release goes through the same queue,
+// or, when the queue is full, waits for it to drain), so the range is punched before
+// it can be reused.
+//
+// Locking: one queue lock, never held across a system call; the thread sleeps on a
+// futex word. When the thread is not running (option off, thread creation failed,
+// a fork child before restart) callers do the work themselves.
+#define _GNU_SOURCE
+#include "freephys.h"
+
+#include <linux/futex.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "arena.h"
+#include "atomic.h"
+#include "lock.h"
+#include "log.h"
+#include "mesh.h"
+#include "options.h"
+
+#define QUEUE_CAP 4096
+#define BATCH 256
+#define IDLE_MS 100
+
+enum { WORK_PUNCH, WORK_RELEASE };
+
+typedef struct {
+    uint8_t type;
+    uintptr_t start; // punch: first byte
+    size_t len;      // punch: bytes
+    mh_span_t *alias; // release
+} work_t;
+
+static mh_lock_t qlock = MH_LOCK_INIT;
+static work_t queue[QUEUE_CAP];
+static unsigned qhead, qlen;
+static _Atomic uint32_t wake;  // futex word: bumped for every kick
+static _Atomic int running;    // 0 none, 1 starting or running
+static _Atomic int purge_wanted;
+static _Atomic uint64_t items_done;
+
+uint64_t mh_freephys_items_done(void) { return mh_load_relaxed(&items_done); }
+
+bool mh_freephys_active(void) { return mh_load_relaxed(&running) != 0 && mh_opt[MH_OPT_freephys_thread]; }
+
+static void kick(void) {
+    atomic_fetch_add(&wake, 1);
+    syscall(SYS_futex, (uint32_t *)&wake, FUTEX_WAKE | FUTEX_PRIVATE_FLAG, 1, NULL, NULL, 0);
+}
+
+static bool enqueue(work_t w) {
+    mh_lock(&qlock);
+    bool ok = qlen < QUEUE_CAP;
+    if (ok) queue[(qhead + qlen++) % QUEUE_CAP] = w;
+    mh_unlock(&qlock);
+    if (ok) kick();
+    return ok;
+}
+
+static unsigned dequeue(work_t *out, unsigned max) {
+    mh_lock(&qlock);
+    unsigned n = 0;
+    while (n < max && qlen) {
+        out[n++] = queue[qhead];
+        qhead = (qhead + 1) % QUEUE_CAP;
+        qlen--;
+    }
+    mh_unlock(&qlock);
+    return n;
+}
+
+// Insertion sort by address (a batch is at most BATCH items; libc's qsort may
+// allocate, and this runs inside the allocator).
+static void sort_by_start(work_t *w, unsigned n) {
+    for (unsigned i = 1; i < n; i++) {
+        work_t x = w[i];
+        unsigned j = i;
+        for (; j > 0 && w[j - 1].start > x.start; j--) w[j] = w[j - 1];
+        w[j] = x;
+    }
+}
+
+// Punches w[0..n) (all punches), sorted and merged.
+static void punch_batch(work_t *w, unsigned n) {
+    sort_by_start(w, n);
+    for (unsigned i = 0; i < n;) {
+        uintptr_t start = w[i].start, end = start + w[i].len;
+        unsigned j = i + 1;
+        while (j < n && w[j].start == end) end += w[j++].len;
+        (void)mh_arena_punch_range(start, end - start);
+        i = j;
+    }
+}
+
+// Runs a batch in order: runs of punches go sorted, releases keep their place.
+static void run_batch(work_t *w, unsigned n) {
+    atomic_fetch_add(&items_done, n);
+    for (unsigned i = 0; i < n;) {
+        unsigned j = i;
+        while (j < n && w[j].type == WORK_PUNCH) j++;
+        punch_batch(w + i, j - i);
+        if (j < n) mh_mesh_release_alias_now(w[j].alias);
+        i = j + 1;
+    }
+}
+
+// Drains the queue in the calling thread (fork prepare, a full queue).
+void mh_freephys_drain(void) {
+    work_t batch[BATCH];
+    for (unsigned n; (n = dequeue(batch, BATCH)) != 0;) run_batch(batch, n);
+}
+
+static void *freephys_main(void *arg) {
+    (void)arg;
+    while (mh_opt[MH_OPT_freephys_thread]) {
+        uint32_t seen = mh_load_acquire(&wake);
+        mh_freephys_drain();
+        if (atomic_exchange(&purge_wanted, 0)) mh_arena_purge_excess();
+        mh_arena_purge_excess(); // idle programs give their dirty pages back too
+        if (mh_load_acquire(&wake) != seen) continue;
+        struct timespec ts = {0, IDLE_MS * 1000000L};
+        syscall(SYS_futex, (uint32_t *)&wake, FUTEX_WAIT | FUTEX_PRIVATE_FLAG, seen, &ts, NULL, 0);
+    }
+    mh_freephys_drain();
+    mh_store_release(&running, 0);
+    return NULL;
+}
+
+void mh_freephys_start(void) {
+    int expected = 0;
+    if (!mh_opt[MH_OPT_freephys_thread] || !atomic_compare_exchange_strong(&running, &expected, 1))
+        return;
+    pthread_attr_t attr;
+    pthread_t t;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    sigset_t all, old; // the program's signals go to its own threads
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    if (pthread_create(&t, &attr, freephys_main, NULL) != 0) {
+        mh_store_release(&running, 0);
+        mh_warn("mesh.freephys_thread: cannot start the thread; page release stays inline");
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    pthread_attr_destroy(&attr);
+}
+
+bool mh_freephys_punch(uintptr_t start, size_t len) {
+    return mh_freephys_active() && enqueue((work_t){WORK_PUNCH, start, len, NULL});
+}
+
+bool mh_freephys_release(mh_span_t *alias) {
+    if (!mh_freephys_active()) return false;
+    if (enqueue((work_t){WORK_RELEASE, 0, 0, alias})) return true;
+    mh_freephys_drain(); // full: earlier punches first, then the caller releases inline
+    return false;
+}
+
+bool mh_freephys_purge(void) {
+    if (!mh_freephys_active()) return false;
+    mh_store_relaxed(&purge_wanted, 1);
+    kick();
+    return true;
+}
+
+void mh_freephys_fork_prepare(void) { mh_lock(&qlock); }
+
+void mh_freephys_fork_parent(void) { mh_unlock(&qlock); }
+
+void mh_freephys_fork_child(void) {
+    mh_lock_reset(&qlock);
+    if (mh_load_relaxed(&running)) {
+        mh_store_relaxed(&running, 0);
+        mh_freephys_start(); // the parent's thread did not come along
+    }
+}
