@@ -581,6 +581,9 @@ size_t mh_arena_migrate(const mh_migrant_t *m, const mh_guard_t *guard) {
         if (ok) {
             moved = hi - lo;
             if (moved > MH_PAGE_SIZE) mh_os_no_huge_pages((void *)lo, moved);
+            // The pages are in memory (just copied): map them, so the program takes no
+            // fault for them and PSS counts them again.
+            mh_os_populate((void *)lo, moved);
             migrant_done(m, lo, hi);
         }
     }

@@ -12,6 +12,9 @@
 #include <sys/syscall.h>
 #include <time.h>
 
+#ifndef MADV_POPULATE_READ
+#define MADV_POPULATE_READ 22
+#endif
 #ifndef MREMAP_DONTUNMAP
 #define MREMAP_DONTUNMAP 4
 #endif
@@ -209,6 +212,8 @@ int mh_os_protect(void *addr, size_t len, bool read_only) {
 int mh_os_release(void *addr, size_t len, bool shared) {
     return OS_CALL(madvise(addr, len, shared ? MADV_REMOVE : MADV_DONTNEED));
 }
+
+void mh_os_populate(void *addr, size_t len) { (void)OS_CALL(madvise(addr, len, MADV_POPULATE_READ)); }
 
 int mh_os_wipe_on_fork(void *addr, size_t len) { return OS_CALL(madvise(addr, len, MADV_WIPEONFORK)); }
 

@@ -50,6 +50,8 @@ int mh_os_protect(void *addr, size_t len, bool read_only);
 // (MADV_REMOVE), or drops private anonymous pages (MADV_DONTNEED, reads zero after).
 int mh_os_release(void *addr, size_t len, bool shared);
 void mh_os_no_huge_pages(void *addr, size_t len);
+// Maps the range's pages in now (MADV_POPULATE_READ, Linux 5.14+; best effort).
+void mh_os_populate(void *addr, size_t len);
 // MADV_WIPEONFORK: a fork child sees the range zeroed.
 int mh_os_wipe_on_fork(void *addr, size_t len);
 void mh_os_dump(void *addr, size_t len, bool include);
