@@ -263,11 +263,9 @@ void mh_arena_fork_parent(void) {
     A.child_fd = -1;
     mh_unlock(&A.lock);
     mh_unlock(&A.purge_lock);
-    // The child runs already. Up to 16 MiB of moved-aside page tables (well under a
-    // millisecond) go now, so a small heap's PSS is right at once; a bigger rest is
-    // unmapped by the migration steps that follow (until then PSS counts those pages
-    // twice; the memory is not used twice).
-    mh_arena_drop_detached((size_t)16 << 20);
+    // The moved-aside page tables are unmapped by the migration steps that follow, not
+    // here: fork() would wait for it (about as long as the kernel's own fork takes to
+    // copy them). Until then PSS counts those pages once more; memory holds them once.
 }
 
 // ---- child --------------------------------------------------------------------------
