@@ -20,6 +20,7 @@ typedef struct class_bin_s {
     _Atomic uint32_t freeing; // threads inside a free section (see section_enter)
     _Atomic uint32_t meshing; // a mesh pass of this class is running
     mh_span_t *partial; // guarded by lock
+    mh_span_t *partial_tail; // guarded by lock: the mesher moves examined spans here
     mh_span_t *empty;   // guarded by lock
     uint32_t nempty;    // guarded by lock
     uint32_t npartial;  // guarded by lock (read racily by the mesher's class choice)
@@ -43,6 +44,7 @@ static mh_span_t **list_head(class_bin_t *b, unsigned list) {
 
 static void list_remove(class_bin_t *b, mh_span_t *s) {
     if (s->list == MH_LIST_NONE) return;
+    if (s->list == MH_LIST_PARTIAL && b->partial_tail == s) b->partial_tail = s->prev;
     if (s->prev) s->prev->next = s->next;
     else *list_head(b, s->list) = s->next;
     if (s->next) s->next->prev = s->prev;
@@ -57,6 +59,7 @@ static void list_push(class_bin_t *b, mh_span_t *s, unsigned list) {
     s->prev = NULL;
     s->next = *h;
     if (*h) (*h)->prev = s;
+    else if (list == MH_LIST_PARTIAL) b->partial_tail = s;
     *h = s;
     s->list = (uint8_t)list;
     if (list == MH_LIST_EMPTY) b->nempty++;
@@ -334,6 +337,19 @@ void mh_gh_class_unlock(unsigned cls) { mh_unlock(&bins[cls].lock); }
 mh_span_t *mh_gh_partial_head(unsigned cls) { return bins[cls].partial; }
 unsigned mh_gh_partial_count(unsigned cls) { return __atomic_load_n(&bins[cls].npartial, __ATOMIC_RELAXED); }
 void mh_gh_unlist(unsigned cls, mh_span_t *s) { list_remove(&bins[cls], s); }
+
+void mh_gh_partial_to_tail(unsigned cls, mh_span_t *s) {
+    class_bin_t *b = &bins[cls];
+    if (s->list != MH_LIST_PARTIAL || b->partial_tail == s) return;
+    list_remove(b, s);
+    s->next = NULL;
+    s->prev = b->partial_tail;
+    if (b->partial_tail) b->partial_tail->next = s;
+    else b->partial = s;
+    b->partial_tail = s;
+    s->list = MH_LIST_PARTIAL;
+    b->npartial++;
+}
 mh_span_t *mh_gh_refile(unsigned cls, mh_span_t *s) { return refile(&bins[cls], s); }
 
 // A span leaving the class for good: its aliases (detached from the leader under the

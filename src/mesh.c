@@ -45,6 +45,10 @@ static size_t prot_len[MAX_CHAIN];
 static _Atomic uint64_t last_pass_ns, last_migrate_ns;
 static _Atomic uint64_t migrated_bytes;
 static unsigned next_class, idle_passes;
+// A class whose last pass found no pair is "dry" until enough new partial spans arrive
+// (dry_at: its partial count then, plus one): passes go where pairs can be found.
+static unsigned dry_at[MH_NUM_CLASSES];
+#define DRY_MARGIN 8
 static mh_rng_t rng;
 static bool rng_ready, budget_warned;
 static _Atomic uint64_t aliases_total;
@@ -257,10 +261,26 @@ static unsigned gather(unsigned cls) {
 }
 
 static bool pass_truncated; // the last pass ran out of time with pairs left
+static size_t mesh_candidates(unsigned cls, unsigned n, uint64_t t0);
+
+// The spans a pass looked at go to the end of the partial list (meshed sources are
+// aliases by now), so the next pass works on spans it has not tried yet.
+static void rotate_examined(unsigned cls, unsigned n) {
+    for (unsigned i = 0; i < n; i++)
+        if (cand[i] && cand[i]->kind == cls) mh_gh_partial_to_tail(cls, cand[i]);
+}
 
 static size_t mesh_class_locked(unsigned cls, uint64_t t0) {
     pass_truncated = false;
     unsigned n = gather(cls);
+    size_t meshed = mesh_candidates(cls, n, t0);
+    rotate_examined(cls, n);
+    // A pass over a full window of candidates has not seen the whole list yet.
+    if (!pass_truncated && n == MAX_CANDIDATES && meshed) pass_truncated = true;
+    return meshed;
+}
+
+static size_t mesh_candidates(unsigned cls, unsigned n, uint64_t t0) {
     for (unsigned i = n; i > 1; i--) { // shuffle, then split in halves
         unsigned j = mh_rng_below(&rng, i);
         mh_span_t *t = cand[i - 1];
@@ -327,6 +347,7 @@ size_t mh_mesh_class(unsigned cls) {
     record_pause(mh_os_now_ns() - t0);
     passes++;
     pairs_total += meshed;
+    dry_at[cls] = meshed || pass_truncated ? 0 : mh_gh_partial_count(cls) + 1;
     if (budget_warned && mh_load_relaxed(&aliases_total) * 10 < alias_budget() * 9) budget_warned = false;
     mh_unlock(&pass_lock);
     return meshed;
@@ -389,27 +410,38 @@ void mh_mesh_migrate_all(void) {
     if (mh_arena_migration_pending()) migrate_step(UINT64_MAX);
 }
 
+// A full pass: every class until a pass over it ends with nothing left to try, in
+// passes of at most the usual budget each, so a long compaction still never holds a
+// class for more than about a millisecond at a time.
 size_t mh_mesh_compact(void) {
     mh_mesh_migrate_all(); // meshable again first
     size_t total = 0;
-    for (unsigned c = 0; c < MH_NUM_CLASSES; c++) total += mh_mesh_class(c);
+    for (unsigned c = 0; c < MH_NUM_CLASSES; c++) {
+        for (unsigned round = 0; round < 100000; round++) {
+            total += mh_mesh_class(c);
+            if (!pass_truncated) break;
+        }
+    }
     mh_store_relaxed(&last_pass_ns, coarse_now_ns());
     return total;
 }
 
 // The class to mesh next: the meshable class with the most partial spans (where
 // fragmentation is), the class just freed into on a tie, else round-robin.
+static bool worth_a_pass(unsigned k) {
+    if (mh_classes[k].size > MESH_MAX_SIZE) return false;
+    return !dry_at[k] || mh_gh_partial_count(k) + 1 >= dry_at[k] + DRY_MARGIN;
+}
+
 static unsigned pick_class(unsigned hint) {
     unsigned best = MH_NUM_CLASSES, most = 0;
-    if (hint < MH_NUM_CLASSES && mh_classes[hint].size <= MESH_MAX_SIZE)
-        best = hint, most = mh_gh_partial_count(hint);
+    if (hint < MH_NUM_CLASSES && worth_a_pass(hint)) best = hint, most = mh_gh_partial_count(hint);
     for (unsigned i = 0; i < MH_NUM_CLASSES; i++) {
         unsigned k = (next_class + i) % MH_NUM_CLASSES;
-        if (mh_classes[k].size <= MESH_MAX_SIZE && mh_gh_partial_count(k) > most)
-            best = k, most = mh_gh_partial_count(k);
+        if (worth_a_pass(k) && mh_gh_partial_count(k) > most) best = k, most = mh_gh_partial_count(k);
     }
     next_class++;
-    return best < MH_NUM_CLASSES ? best : next_class % MH_NUM_CLASSES;
+    return best; // MH_NUM_CLASSES: every class is dry
 }
 
 void mh_mesh_maybe(unsigned hint) {
@@ -423,7 +455,9 @@ void mh_mesh_maybe(unsigned hint) {
     if (!atomic_compare_exchange_strong(&last_pass_ns, &last, now)) return; // another thread runs it
     size_t meshed = 0;
     if (mh_opt[MH_OPT_class_at_a_time]) {
-        meshed = mh_mesh_class(pick_class(hint));
+        unsigned cls = pick_class(hint);
+        pass_truncated = false;
+        if (cls < MH_NUM_CLASSES) meshed = mh_mesh_class(cls);
     } else {
         for (unsigned c = 0; c < MH_NUM_CLASSES; c++) meshed += mh_mesh_class(c);
     }
