@@ -338,18 +338,18 @@ mh_span_t *mh_gh_partial_head(unsigned cls) { return bins[cls].partial; }
 unsigned mh_gh_partial_count(unsigned cls) { return __atomic_load_n(&bins[cls].npartial, __ATOMIC_RELAXED); }
 void mh_gh_unlist(unsigned cls, mh_span_t *s) { list_remove(&bins[cls], s); }
 
-void mh_gh_partial_to_tail(unsigned cls, mh_span_t *s) {
+void mh_gh_partial_rotate(unsigned cls, mh_span_t *last) {
     class_bin_t *b = &bins[cls];
-    if (s->list != MH_LIST_PARTIAL || b->partial_tail == s) return;
-    list_remove(b, s);
-    s->next = NULL;
-    s->prev = b->partial_tail;
-    if (b->partial_tail) b->partial_tail->next = s;
-    else b->partial = s;
-    b->partial_tail = s;
-    s->list = MH_LIST_PARTIAL;
-    b->npartial++;
+    mh_span_t *first = b->partial, *rest = last->next;
+    if (last->list != MH_LIST_PARTIAL || !rest) return; // the whole list: nothing moves
+    rest->prev = NULL;
+    b->partial = rest;
+    b->partial_tail->next = first;
+    first->prev = b->partial_tail;
+    last->next = NULL;
+    b->partial_tail = last;
 }
+
 mh_span_t *mh_gh_refile(unsigned cls, mh_span_t *s) { return refile(&bins[cls], s); }
 
 // A span leaving the class for good: its aliases (detached from the leader under the

@@ -45,8 +45,8 @@ void mh_gh_exclusive_end(unsigned cls);
 mh_span_t *mh_gh_partial_head(unsigned cls);
 unsigned mh_gh_partial_count(unsigned cls);
 void mh_gh_unlist(unsigned cls, mh_span_t *s);
-// Moves a partial span to the end of its list: the next pass looks at other spans first.
-void mh_gh_partial_to_tail(unsigned cls, mh_span_t *s);
+// Moves the partial list's head up to and including last to its end (O(1)).
+void mh_gh_partial_rotate(unsigned cls, mh_span_t *last);
 mh_span_t *mh_gh_refile(unsigned cls, mh_span_t *s);
 void mh_gh_release_span(mh_span_t *s);
 

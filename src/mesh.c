@@ -30,6 +30,7 @@
 
 #define PROBES 64            // t: right-half partners probed per left span
 #define MAX_CANDIDATES 4096  // spans considered per class per pass
+#define MAX_EXAMINE 8192     // spans looked at per class per pass
 #define MAX_CHAIN 256        // virtual spans sharing one physical span
 #define MESH_MAX_SIZE 2048   // larger classes hold stdio buffers read by libc itself
 #define PAUSE_BUCKETS 40     // log2 histogram of pass durations in ns
@@ -248,35 +249,42 @@ static bool meshable(mh_span_t *a, mh_span_t *b) {
     return true;
 }
 
-static unsigned gather(unsigned cls) {
-    unsigned n = 0;
+// Collects candidates from the head of the partial list, looking at no more than
+// MAX_EXAMINE spans (each look is a cache miss), then moves the spans it looked at to
+// the end of the list: the next pass starts where this one stopped, so neither spans
+// that cannot mesh nor ones tried already pile up in front of untried ones.
+// *more: the walk stopped before the end of the list.
+static unsigned gather(unsigned cls, bool *more) {
+    unsigned n = 0, seen = 0;
+    mh_span_t *last = NULL;
+    *more = false;
     if (!mh_arena_file_ok()) return 0; // one check of the heap file per pass
-    for (mh_span_t *s = mh_gh_partial_head(cls); s && n < MAX_CANDIDATES; s = s->next) {
+    for (mh_span_t *s = mh_gh_partial_head(cls); s; s = s->next) {
+        if (n == MAX_CANDIDATES || seen == MAX_EXAMINE) {
+            *more = true;
+            break;
+        }
+        seen++;
+        last = s;
         unsigned used = mh_span_in_use(s);
         // Empty spans are being re-filed by a freer waiting for this pass: not candidates.
         if (used && mh_load_relaxed(&s->owner) == NULL && used * 5 < s->objs * 4u && mh_arena_span_shared(s))
             cand[n++] = s;
     }
+    if (last) mh_gh_partial_rotate(cls, last);
     return n;
 }
 
 static bool pass_truncated; // the last pass ran out of time with pairs left
 static size_t mesh_candidates(unsigned cls, unsigned n, uint64_t t0);
 
-// The spans a pass looked at go to the end of the partial list (meshed sources are
-// aliases by now), so the next pass works on spans it has not tried yet.
-static void rotate_examined(unsigned cls, unsigned n) {
-    for (unsigned i = 0; i < n; i++)
-        if (cand[i] && cand[i]->kind == cls) mh_gh_partial_to_tail(cls, cand[i]);
-}
-
 static size_t mesh_class_locked(unsigned cls, uint64_t t0) {
     pass_truncated = false;
-    unsigned n = gather(cls);
+    bool more;
+    unsigned n = gather(cls, &more);
     size_t meshed = mesh_candidates(cls, n, t0);
-    rotate_examined(cls, n);
-    // A pass over a full window of candidates has not seen the whole list yet.
-    if (!pass_truncated && n == MAX_CANDIDATES && meshed) pass_truncated = true;
+    // A pass that did not see the whole list and found pairs: more are likely.
+    if (!pass_truncated && more && meshed) pass_truncated = true;
     return meshed;
 }
 
