@@ -359,6 +359,7 @@ mh_span_t *mh_arena_alloc(size_t pages, size_t align_pages, bool map_all, bool *
         s->kind = MH_KIND_LARGE;
         s->list = MH_LIST_NONE;
         s->moved = 0;
+        s->shared_frozen = 0;
         s->objs = 1;
         s->gen = mh_span_next_gen();
         if (map_all) dir_set_range(s, s);

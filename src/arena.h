@@ -125,6 +125,9 @@ void mh_arena_raw_fork_copy(void);
 // Unmaps up to max_bytes of the page tables a fork moved aside (after the fork, off
 // its critical path). Returns the bytes unmapped.
 size_t mh_arena_drop_detached(size_t max_bytes);
+// True when the last sweep found only spans it cannot move yet (meshed leaders on a
+// frozen file, until their aliases go): sweeps are then rare.
+bool mh_arena_migration_idle(void);
 // True while stale spans remain after a fork.
 bool mh_arena_migration_pending(void);
 

@@ -41,8 +41,11 @@
 static size_t span_len(const mh_span_t *s) { return (size_t)s->pages << MH_PAGE_SHIFT; }
 static uint64_t file_off(const region_t *g, uintptr_t va) { return g->file_off + (va - g->base); }
 
+// Spans a fork must not map privately: meshed ones (their virtual spans share pages),
+// and former leaders still mapped shared on a file an earlier fork froze (their
+// aliases went away since; their pages are not in any private mapping).
 static bool is_meshed(const mh_span_t *s) {
-    return s->kind == MH_KIND_ALIAS || (mh_span_is_small(s) && s->naliases);
+    return s->kind == MH_KIND_ALIAS || (mh_span_is_small(s) && (s->naliases || s->shared_frozen));
 }
 
 static bool is_info_region(const region_t *g) { return (void *)g->base == A.info; }
@@ -114,13 +117,18 @@ static void prepare_meshed(runs_t *r, mh_span_t *s, int cfd) {
     const mh_span_t *leader = s->kind == MH_KIND_ALIAS ? s->leader : s;
     if (cfd < 0) {
         const region_t *lg = &A.regions[leader->region];
-        if (mh_os_map_private((void *)s->start, span_len(s), r->fd, file_off(lg, leader->start)) != 0)
+        int fd = r->fd; // the current file, or for a former leader the one it is on
+        if (s->shared_frozen && !s->naliases)
+            fd = A.frozen_fd >= 0 && s->backing == A.frozen_epoch ? A.frozen_fd : -1;
+        if (fd >= 0 &&
+            mh_os_map_private((void *)s->start, span_len(s), fd, file_off(lg, leader->start)) != 0)
             r->failed = true;
-        return;
+        return; // fd < 0: its file is gone; it stays shared (no file for a copy either)
     }
     if (s == leader &&
         mh_os_write_at(cfd, (void *)s->start, span_len(s), file_off(r->g, s->start)) != 0)
         r->failed = true;
+    if (s == leader) s->shared_frozen = 1; // the parent keeps it shared on the frozen file
     A.child_meshed++;
 }
 
@@ -241,6 +249,8 @@ void mh_arena_fork_prepare(void) {
     A.epoch++; // every span is stale now, in both processes
     A.all_current = false;
     A.sweep_found = false;
+    A.sweep_stale = false;
+    A.sweep_idle = false;
     A.sweep_region = 0;
     A.sweep_next = 0;
     if (A.frozen_fd >= 0) mh_os_close(A.frozen_fd); // its leaders stay where they are
@@ -290,6 +300,7 @@ static void child_map_copies(void) {
             if (start) {
                 s->backing = A.epoch;
                 s->moved = 0;
+                s->shared_frozen = 0;
                 if (s->kind == MH_KIND_ALIAS &&
                     mh_arena_remap(s->start, span_len(s), s->leader->start) != 0)
                     mh_fatal("fork: cannot map a meshed span in the child");
@@ -323,6 +334,7 @@ static void child_map_meshed(void) {
                                    file_off(lg, leader->start), &p) != 0)
                     mh_fatal("fork: cannot map a meshed span in the child");
                 s->backing = A.epoch;
+                s->shared_frozen = 0;
             }
             q = start ? mh_arena_span_end(s) : q + MH_PAGE_SIZE;
         }
@@ -348,6 +360,8 @@ void mh_arena_fork_child(void) {
 }
 
 // ---- migration ------------------------------------------------------------------------
+
+bool mh_arena_migration_idle(void) { return __atomic_load_n(&A.sweep_idle, __ATOMIC_RELAXED); }
 
 bool mh_arena_migration_pending(void) {
     return !__atomic_load_n(&A.all_current, __ATOMIC_RELAXED) ||
@@ -377,13 +391,17 @@ static bool migratable(const mh_span_t *s) {
     return !s->naliases || (A.frozen_fd >= 0 && s->backing == A.frozen_epoch);
 }
 
+// all_current only when no stale span is left at all: a fork takes its one-mapping
+// shortcut on it, which would map a leader still on a frozen file from the current one.
 static void sweep_end(void) {
-    if (!A.sweep_found) {
+    if (!A.sweep_stale) {
         A.all_current = true;
         if (A.frozen_fd >= 0) mh_os_close(A.frozen_fd);
         A.frozen_fd = -1;
     }
+    A.sweep_idle = A.sweep_stale && !A.sweep_found;
     A.sweep_found = false;
+    A.sweep_stale = false;
     A.sweep_region = 0;
     A.sweep_next = 0;
 }
@@ -409,6 +427,7 @@ unsigned mh_arena_migrate_collect(mh_migrant_t *out, unsigned max) {
         bool start = s && s->start == p && s->pages;
         A.sweep_next = start ? mh_arena_span_end(s) : p + MH_PAGE_SIZE;
         bool stale = start && !mh_arena_is_current(s);
+        if (stale && s->kind != MH_KIND_BUSY) A.sweep_stale = true;
         if (stale && s->kind == MH_KIND_FREE) {
             refresh_run(s);
             A.sweep_found = true;
@@ -449,6 +468,7 @@ static void extent_mark_current(uintptr_t lo, uintptr_t hi) {
     for (uintptr_t p = lo; p < hi;) {
         mh_span_t *s = mh_arena_dir_get(p);
         s->backing = A.epoch;
+        s->shared_frozen = 0;
         p = mh_arena_span_end(s);
     }
 }
@@ -513,6 +533,12 @@ static bool migrant_range(const mh_migrant_t *m, uintptr_t *lo, uintptr_t *hi) {
         return extent_intact(m->lo, m->hi, m->backing) && m->backing != A.epoch;
     }
     if (s->gen != m->gen || s->kind != m->kind || mh_arena_is_current(s)) return false;
+    // A leader whose aliases are being released (marked BUSY under the class lock we
+    // hold, reset without it) is left alone: re-mapping an alias the releaser has just
+    // reset would clobber whatever the arena put in its range since.
+    if (s->kind != MH_KIND_LARGE && s->naliases)
+        for (const mh_span_t *a = s->next_alias; a; a = a->next_alias)
+            if (a->kind != MH_KIND_ALIAS) return false;
     *lo = s->start;
     *hi = mh_arena_span_end(s);
     if (s->kind == MH_KIND_LARGE) {
@@ -540,6 +566,7 @@ static void migrant_done(const mh_migrant_t *m, uintptr_t lo, uintptr_t hi) {
     }
     s->backing = A.epoch;
     s->moved = 0;
+    s->shared_frozen = 0;
     for (mh_span_t *a = s->kind == MH_KIND_LARGE ? NULL : s->next_alias; a; a = a->next_alias)
         a->backing = A.epoch;
 }

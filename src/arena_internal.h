@@ -49,7 +49,9 @@ typedef struct arena_state_s {
     // (A.fd) shared; any other is "stale": it still maps a file a fork froze.
     uint32_t epoch;
     bool all_current;     // no stale span or run (a migration sweep found none)
-    bool sweep_found;     // the running migration sweep met a stale span
+    bool sweep_found;     // the running migration sweep met a stale span it can move
+    bool sweep_stale;     // ... or any stale span at all (all_current needs none)
+    bool sweep_idle;      // the last sweep found only spans it cannot move yet
     unsigned sweep_region;
     uintptr_t sweep_next;
     int child_fd;         // the fork child's heap file, made in prepare

@@ -409,7 +409,8 @@ static void migrate_step(uint64_t budget_ns) {
 static void migrate_maybe(void) {
     if (!mh_arena_migration_pending()) return;
     uint64_t now = coarse_now_ns(), last = mh_load_relaxed(&last_migrate_ns);
-    if (now - last < MIGRATE_EVERY_NS) return;
+    uint64_t every = mh_arena_migration_idle() ? (uint64_t)1000000000 : MIGRATE_EVERY_NS;
+    if (now - last < every) return;
     if (!atomic_compare_exchange_strong(&last_migrate_ns, &last, now)) return;
     migrate_step(PASS_BUDGET_NS);
 }

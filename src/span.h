@@ -49,6 +49,8 @@ struct mh_span_s {
     uint32_t gen;
     uint32_t backing;                  // arena backing epoch (see arena_fork.c); arena lock
     uint32_t moved;                    // stale large span: pages already migrated; arena lock
+    uint8_t shared_frozen;             // stale, yet mapped shared on the file a fork froze:
+                                       // it was a meshed leader then (arena_fork.c)
     _Atomic uint64_t bits[MH_BITMAP_WORDS];
     mh_span_t *prev, *next;            // class list or free-run bin
     union {

@@ -164,6 +164,39 @@ static void migration_keeps_meshed_spans(void) {
     CHECK_EQ(count_bad(), 0);
 }
 
+// Leaders a fork left on the file it froze, whose aliases go away before they are
+// migrated, must still be private to each process at the next fork (they were once
+// mapped shared on a file nothing maps privately).
+static void former_leaders_stay_private(void) {
+    run_thread(free_all);
+    run_thread(fragment);
+    size_t pairs = 0;
+    for (int i = 0; i < 20 && pairs < 20; i++) pairs += mh_mesh_class(cls_of_size());
+    CHECK(pairs > 0);
+    for (int round = 0; round < 2; round++) { // two forks: the leaders' file is not the last frozen
+        pid_t pid = fork();
+        if (pid == 0) _exit(0);
+        waitpid(pid, NULL, 0);
+    }
+    for (int i = 0; i < N; i++) // free what lives through aliases: the aliases go
+        if (live[i] && mh_dir_lookup(objs[i])->kind == MH_KIND_ALIAS) {
+            mh_tlh_free(objs[i], "free");
+            live[i] = 0;
+        }
+    mh_mesh_migrate_all();
+    pid_t pid = fork();
+    if (pid == 0) {
+        for (int i = 0; i < N; i++)
+            if (live[i]) memset(objs[i], 0x77, SIZE); // must not reach the parent
+        _exit(0);
+    }
+    int status;
+    waitpid(pid, &status, 0);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    CHECK_EQ(count_bad(), 0);
+    run_thread(free_all);
+}
+
 static void frees_release_aliases(void) {
     mh_mesh_stats_t st;
     mh_mesh_stats(&st);
@@ -225,4 +258,5 @@ static void budget_holds(void) {
 
 TEST_MAIN(T(mesh_preserves_and_releases), T(chains_grow), T(fork_sees_meshed_heap),
           T(migration_keeps_meshed_spans),
-          T(frees_release_aliases), T(freephys_thread_does_page_work), T(budget_holds))
+          T(frees_release_aliases), T(former_leaders_stay_private),
+          T(freephys_thread_does_page_work), T(budget_holds))
