@@ -38,6 +38,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "stress_util.h"
+
 #define ROUNDS 6
 #define GRANDCHILD_ROUND 3
 #define RETRY_MS 10000
@@ -59,27 +61,14 @@ typedef struct set {
 
 static uint64_t g_next_id = 1;
 
-static void say(const char *msg) {
-    size_t n = strlen(msg);
-    while (n > 0) {
-        ssize_t w = write(2, msg, n);
-        if (w <= 0)
-            return;
-        msg += w;
-        n -= (size_t)w;
-    }
-}
-
 static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 static void die(const char *fmt, ...) {
     char buf[500];
     int n = snprintf(buf, sizeof buf, "fork_child_mesh: FAIL: %s (pid %d): ", g_who, (int)getpid());
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(buf + n, sizeof buf - (size_t)n, fmt, ap);
+    stress_vsay(buf, sizeof buf, (size_t)n, fmt, ap);
     va_end(ap);
-    strncat(buf, "\n", sizeof buf - strlen(buf) - 1);
-    say(buf);
     _exit(1);
 }
 
@@ -87,15 +76,8 @@ static void on_alarm(int sig) {
     (void)sig;
     char buf[100];
     snprintf(buf, sizeof buf, "fork_child_mesh: FAIL: %s (pid %d) timed out\n", g_who, (int)getpid());
-    say(buf);
+    stress_say(buf);
     _exit(1);
-}
-
-static uint64_t rng(uint64_t *s) {
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
 }
 
 static double now_ms(void) {
@@ -159,7 +141,7 @@ static void add_batch(set_t *s, size_t count, uint64_t *rs) {
     set_reserve(s, count);
     for (size_t i = 0; i < count; i++) {
         obj_t *o = &s->o[s->n++];
-        o->size = (uint32_t)(64 + 8 * (rng(rs) % 121));
+        o->size = (uint32_t)(64 + 8 * (stress_rng(rs) % 121));
         o->id = g_next_id++;
         o->p = malloc(o->size);
         if (!o->p)
@@ -172,7 +154,7 @@ static void add_batch(set_t *s, size_t count, uint64_t *rs) {
 static void free_share(set_t *s, size_t from, unsigned pct, uint64_t *rs) {
     size_t k = from;
     for (size_t i = from; i < s->n; i++) {
-        if (rng(rs) % 100 < pct)
+        if (stress_rng(rs) % 100 < pct)
             free(s->o[i].p);
         else
             s->o[k++] = s->o[i];
@@ -270,7 +252,7 @@ static void grandchild(set_t *s, uint64_t seed) {
     free_share(s, 0, 80, &rs);
     step(s, "grandchild", "freed 80% of the inherited objects");
     size_t from = s->n;
-    add_batch_in_thread(s, 20000, rng(&rs));
+    add_batch_in_thread(s, 20000, stress_rng(&rs));
     free_share(s, from, 80, &rs);
     step(s, "grandchild", "new batch, 80% freed");
     _exit(0);
@@ -285,7 +267,7 @@ static void child(set_t *s, uint64_t seed, size_t count) {
     step(s, "child", "round 0: freed 80% of the inherited objects");
     for (int round = 1; round < ROUNDS; round++) {
         size_t from = s->n;
-        add_batch_in_thread(s, count / 3, rng(&rs));
+        add_batch_in_thread(s, count / 3, stress_rng(&rs));
         free_share(s, from, 80, &rs);
         char what[64];
         snprintf(what, sizeof what, "round %d: new batch, 80%% freed", round);
@@ -295,7 +277,7 @@ static void child(set_t *s, uint64_t seed, size_t count) {
             if (g < 0)
                 die("fork of the grandchild: %s", strerror(errno));
             if (g == 0)
-                grandchild(s, rng(&rs));
+                grandchild(s, stress_rng(&rs));
             int st = 0;
             if (waitpid(g, &st, 0) != g)
                 die("waitpid: %s", strerror(errno));
@@ -327,7 +309,7 @@ int main(int argc, char **argv) {
     uint64_t rs = seed;
 
     set_t s = {0};
-    add_batch_in_thread(&s, count, rng(&rs));
+    add_batch_in_thread(&s, count, stress_rng(&rs));
     verify(&s, "before fork");
     size_t parent_before = ctl_size("stats.mesh_count");
 
@@ -341,13 +323,13 @@ int main(int argc, char **argv) {
     if (pid == 0) {
         close(rp[0]);
         g_report = rp[1];
-        child(&s, rng(&rs) ^ 0xc1, count);
+        child(&s, stress_rng(&rs) ^ 0xc1, count);
     }
     close(rp[1]);
 
     /* the parent keeps working while the child lives */
     set_t churn = {0};
-    uint64_t prs = rng(&rs);
+    uint64_t prs = stress_rng(&rs);
     for (int i = 0; i < 20; i++) {
         add_batch(&churn, 5000, &prs);
         free_share(&churn, 0, 50, &prs);
@@ -385,7 +367,7 @@ int main(int argc, char **argv) {
     free_share(&churn, 0, 100, &prs);
     step(&s, "parent", "after the child exited: freed 80%");
     size_t from = s.n;
-    add_batch_in_thread(&s, count / 3, rng(&rs));
+    add_batch_in_thread(&s, count / 3, stress_rng(&rs));
     free_share(&s, from, 80, &rs);
     step(&s, "parent", "new batch, 80% freed");
     free_share(&s, 0, 100, &rs);

@@ -44,6 +44,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "stress_util.h"
+
 #define NCLASSES 7
 #define PER_CLASS 48
 #define NLARGE 4
@@ -71,17 +73,6 @@ static atomic_int g_stop;
 static atomic_long g_rewrites;
 static long g_checked_torn; /* objects a child found mid-write (odd sequence) */
 
-static void say(const char *msg) {
-    size_t n = strlen(msg);
-    while (n > 0) {
-        ssize_t w = write(2, msg, n);
-        if (w <= 0)
-            return;
-        msg += w;
-        n -= (size_t)w;
-    }
-}
-
 static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 static void die(const char *fmt, ...) {
     char buf[600];
@@ -89,10 +80,8 @@ static void die(const char *fmt, ...) {
                      g_level);
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(buf + n, sizeof buf - (size_t)n, fmt, ap);
+    stress_vsay(buf, sizeof buf, (size_t)n, fmt, ap);
     va_end(ap);
-    strncat(buf, "\n", sizeof buf - strlen(buf) - 1);
-    say(buf);
     _exit(1);
 }
 
@@ -101,15 +90,8 @@ static void on_alarm(int sig) {
     char buf[160];
     snprintf(buf, sizeof buf, "fork_isolation: FAIL: %s (pid %d, level %d) timed out\n", g_who, (int)getpid(),
              g_level);
-    say(buf);
+    stress_say(buf);
     _exit(1);
-}
-
-static uint64_t rng(uint64_t *s) {
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
 }
 
 static inline uint64_t val(uint16_t tag, size_t obj, uint64_t gen) {
@@ -232,7 +214,7 @@ static void must_be_zero(const unsigned char *p, size_t n, const char *when) {
 #define NCALLOC 1200
 
 static size_t calloc_size(uint64_t *rs) {
-    uint64_t r = rng(rs), pick = r % 100;
+    uint64_t r = stress_rng(rs), pick = r % 100;
     if (pick == 0)
         return 1024 * 1024 + (size_t)(r >> 8) % (1024 * 1024);
     if (pick <= 10)
@@ -457,7 +439,7 @@ int main(int argc, char **argv) {
     uint64_t rs = g_seed;
     /* interleave the classes so objects of one class are not all adjacent */
     for (size_t i = 0; i < NCLASSES * PER_CLASS; i++) {
-        size_t c = (i + rng(&rs) % 3) % NCLASSES;
+        size_t c = (i + stress_rng(&rs) % 3) % NCLASSES;
         g_obj[i].n = g_class_size[c] / 8;
     }
     for (size_t i = 0; i < NLARGE; i++)

@@ -34,6 +34,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "stress_util.h"
+
 extern char **environ;
 
 #define NFORKERS 2
@@ -60,41 +62,22 @@ typedef struct fixed {
 } fixed_t;
 static fixed_t g_fixed[NFIXED];
 
-static void say(const char *msg) {
-    size_t n = strlen(msg);
-    while (n > 0) {
-        ssize_t w = write(2, msg, n);
-        if (w <= 0)
-            return;
-        msg += w;
-        n -= (size_t)w;
-    }
-}
-
 static void fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void fail(const char *fmt, ...) {
     char buf[400];
+    if (atomic_fetch_add(&g_fail, 1) >= 10)
+        return;
+    int n = snprintf(buf, sizeof buf, "fork_storm: ");
     va_list ap;
     va_start(ap, fmt);
-    int n = snprintf(buf, sizeof buf, "fork_storm: ");
-    vsnprintf(buf + n, sizeof buf - (size_t)n, fmt, ap);
+    stress_vsay(buf, sizeof buf, (size_t)n, fmt, ap);
     va_end(ap);
-    strncat(buf, "\n", sizeof buf - strlen(buf) - 1);
-    if (atomic_fetch_add(&g_fail, 1) < 10)
-        say(buf);
 }
 
 static void on_alarm(int sig) {
     (void)sig;
-    say("fork_storm: FAIL: timed out (a child or thread hangs)\n");
+    stress_say("fork_storm: FAIL: timed out (a child or thread hangs)\n");
     _exit(1);
-}
-
-static uint64_t rng(uint64_t *s) {
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
 }
 
 static inline unsigned char pat(uint64_t key, size_t i) {
@@ -118,7 +101,7 @@ static int check(const unsigned char *p, size_t n, uint64_t key) {
 static void child_say(const char *what, int idx) {
     char buf[200];
     snprintf(buf, sizeof buf, "fork_storm: child %d: %s (object %d)\n", (int)getpid(), what, idx);
-    say(buf);
+    stress_say(buf);
 }
 
 static int child_checks(void) {
@@ -278,7 +261,7 @@ typedef struct slot {
 } slot_t;
 
 static size_t churn_size(uint64_t *rs) {
-    uint64_t r = rng(rs);
+    uint64_t r = stress_rng(rs);
     switch (r % 16) {
     case 0:
         return (r >> 8) % 64 == 0 ? 65536 + (size_t)(r >> 16) % 250000 : 512 + (size_t)(r >> 16) % 7500;
@@ -297,8 +280,8 @@ static void *churner_main(void *arg) {
     uint64_t next_key = 1;
     long ops = 0;
     while (!atomic_load(&g_stop) && atomic_load(&g_fail) == 0) {
-        slot_t *x = &s[rng(&rs) % NSLOTS];
-        uint64_t op = rng(&rs) % 3;
+        slot_t *x = &s[stress_rng(&rs) % NSLOTS];
+        uint64_t op = stress_rng(&rs) % 3;
         if (!x->p) {
             x->n = churn_size(&rs);
             x->key = next_key++;

@@ -35,6 +35,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "stress_util.h"
+
 #define NBUF 240
 #define NBUSY 40 /* buffers of the parent's busy thread */
 #define FILE_SIZE (4u << 20)
@@ -53,27 +55,14 @@ typedef struct buf {
 } buf_t;
 static buf_t g_buf[NBUF + NBUSY]; /* [NBUF..) belong to the busy thread */
 
-static void say(const char *msg) {
-    size_t n = strlen(msg);
-    while (n > 0) {
-        ssize_t w = write(2, msg, n);
-        if (w <= 0)
-            return;
-        msg += w;
-        n -= (size_t)w;
-    }
-}
-
 static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 static void die(const char *fmt, ...) {
     char buf[500];
     int n = snprintf(buf, sizeof buf, "fork_syscalls: FAIL: %s (pid %d): ", g_who, (int)getpid());
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(buf + n, sizeof buf - (size_t)n, fmt, ap);
+    stress_vsay(buf, sizeof buf, (size_t)n, fmt, ap);
     va_end(ap);
-    strncat(buf, "\n", sizeof buf - strlen(buf) - 1);
-    say(buf);
     if (g_file_path[0] && strcmp(g_who, "parent") == 0)
         unlink(g_file_path);
     _exit(1);
@@ -81,15 +70,8 @@ static void die(const char *fmt, ...) {
 
 static void on_alarm(int sig) {
     (void)sig;
-    say("fork_syscalls: FAIL: timed out (a process or thread hangs)\n");
+    stress_say("fork_syscalls: FAIL: timed out (a process or thread hangs)\n");
     _exit(1);
-}
-
-static uint64_t rng(uint64_t *s) {
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
 }
 
 static inline unsigned char file_byte(uint64_t off) { return (unsigned char)(off * 7 + (off >> 9) * 13 + (off >> 17)); }
@@ -98,11 +80,11 @@ static void gen(unsigned char *p, size_t n, uint64_t key) {
     uint64_t s = key;
     size_t i = 0;
     for (; i + 8 <= n; i += 8) {
-        uint64_t v = rng(&s);
+        uint64_t v = stress_rng(&s);
         memcpy(p + i, &v, 8);
     }
     for (; i < n; i++)
-        p[i] = (unsigned char)rng(&s);
+        p[i] = (unsigned char)stress_rng(&s);
 }
 
 static const char *op_name[] = {"read(pipe)", "pread(file)", "recv(socketpair, MSG_WAITALL)", "readv(pipe)",
@@ -168,7 +150,7 @@ static void io_work(const int *idx, int nidx, long ops, uint64_t seed) {
         buf_t *b = &g_buf[idx[it % nidx]];
         int op = (int)((it / nidx + (unsigned long)idx[it % nidx]) % NOPS);
         size_t n = b->n < MAX_MSG ? b->n : MAX_MSG;
-        uint64_t key = rng(&rs);
+        uint64_t key = stress_rng(&rs);
         switch (op) {
         case 0: /* read from a pipe */
             gen(src, n, key);
@@ -179,7 +161,7 @@ static void io_work(const int *idx, int nidx, long ops, uint64_t seed) {
         case 1:   /* pread from the file */
         case 4: { /* preadv: the buffer split in two */
             size_t m = b->n < FILE_SIZE / 4 ? b->n : FILE_SIZE / 4;
-            uint64_t off = rng(&rs) % (FILE_SIZE - m);
+            uint64_t off = stress_rng(&rs) % (FILE_SIZE - m);
             for (size_t i = 0; i < m; i++)
                 want[i] = file_byte(off + i);
             if (op == 1) {
@@ -240,7 +222,7 @@ static void shuffle(int *idx, int n, uint64_t *rs) {
     for (int i = 0; i < n; i++)
         idx[i] = i;
     for (int i = n - 1; i > 0; i--) {
-        int j = (int)(rng(rs) % (uint64_t)(i + 1));
+        int j = (int)(stress_rng(rs) % (uint64_t)(i + 1));
         int t = idx[i];
         idx[i] = idx[j];
         idx[j] = t;
@@ -271,7 +253,7 @@ static void *busy_thread(void *arg) {
     for (int i = 0; i < NBUSY; i++)
         idx[i] = NBUF + i;
     while (!atomic_load(&g_busy_stop)) {
-        io_work(idx, NBUSY, 200, rng(&rs));
+        io_work(idx, NBUSY, 200, stress_rng(&rs));
         atomic_fetch_add(&g_busy_calls, 200);
     }
     return NULL;
@@ -341,7 +323,7 @@ int main(int argc, char **argv) {
 
     uint64_t rs = g_seed;
     for (int i = 0; i < NBUF + NBUSY; i++) {
-        uint64_t r = rng(&rs);
+        uint64_t r = stress_rng(&rs);
         size_t n;
         if (i % 60 == 59)
             n = (256u << 10) + (size_t)(r % (768u << 10)); /* 256 KiB .. 1 MiB */
