@@ -540,9 +540,8 @@ int mh_arena_punch_range(uintptr_t start, size_t len) {
 }
 
 int mh_arena_punch(const mh_span_t *s) {
-    const region_t *g = &A.regions[s->region];
-    if (!g->shared || s->backing != A.epoch || !mh_arena_fd_still_ours()) return EBADF;
-    return mh_os_punch(A.fd, g->file_off + (s->start - g->base), (uint64_t)s->pages << MH_PAGE_SHIFT);
+    if (s->backing != A.epoch) return EBADF; // its pages are on a frozen file
+    return mh_arena_punch_range(s->start, (size_t)s->pages << MH_PAGE_SHIFT);
 }
 
 void mh_arena_dir_point(const mh_span_t *s, mh_span_t *value) {
