@@ -111,7 +111,6 @@ static void run_link(mh_span_t *r, bool dirty) {
     b->head[i] = r;
     b->nonempty[i / 64] |= (uint64_t)1 << (i % 64);
     if (dirty) {
-        r->stamp = ++A.clock;
         lru_append(r);
         A.dirty_pages += r->pages;
     }
@@ -257,7 +256,7 @@ static mh_span_t *tail_take(size_t pages) {
         if (rest) { // keep the old tail usable as a clean run
             rest->start = g->base + g->used;
             rest->pages = (g->size - g->used) >> MH_PAGE_SHIFT;
-            rest->region = (uint32_t)(g - A.regions);
+            rest->region = (uint16_t)(g - A.regions);
             rest->backing = A.epoch;
             g->used = g->size;
             run_insert(rest, false);
@@ -269,7 +268,7 @@ static mh_span_t *tail_take(size_t pages) {
     if (!s) return NULL;
     s->start = g->base + g->used;
     s->pages = (uint32_t)pages;
-    s->region = (uint32_t)(g - A.regions);
+    s->region = (uint16_t)(g - A.regions);
     s->backing = A.epoch; // a fork maps every region's untouched tail onto the new file
     g->used += bytes;
     while (g->dump_mark < g->used && g->dump_mark < g->size) { // core dumps: the used part

@@ -7,7 +7,7 @@
 #include "arena.h"
 #include "lock.h"
 
-#define MAX_REGIONS 256
+#define MAX_REGIONS 256 // a span's region index is 16 bits
 #define MH_DETACHED_MAX 16
 #define FIRST_REGION ((size_t)256 << 20)
 #define MAX_REGION ((size_t)64 << 30)
@@ -43,7 +43,6 @@ typedef struct arena_state_s {
     bins_t dirty, clean;
     mh_span_t *lru_head, *lru_tail; // dirty runs, oldest first
     size_t dirty_pages, active_pages;
-    uint64_t clock;
     void *info;  // first page of the first shared region (see info.h)
     // Fork (arena_fork.c). A span or run whose backing == epoch maps the current file
     // (A.fd) shared; any other is "stale": it still maps a file a fork froze.

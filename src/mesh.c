@@ -29,8 +29,8 @@
 #include "rng.h"
 
 #define PROBES 64            // t: right-half partners probed per left span
-#define MAX_CANDIDATES 4096  // spans considered per class per pass
-#define MAX_EXAMINE 8192     // spans looked at per class per pass
+#define MAX_CANDIDATES 1024  // spans looked at per round of a pass
+#define REPASS_PAIRS 16      // a pass that meshed this many is followed by another soon
 #define MAX_CHAIN 256        // virtual spans sharing one physical span
 #define MESH_MAX_SIZE 2048   // larger classes hold stdio buffers read by libc itself
 #define PAUSE_BUCKETS 40     // log2 histogram of pass durations in ns
@@ -249,22 +249,17 @@ static bool meshable(mh_span_t *a, mh_span_t *b) {
     return true;
 }
 
-// Collects candidates from the head of the partial list, looking at no more than
-// MAX_EXAMINE spans (each look is a cache miss), then moves the spans it looked at to
-// the end of the list: the next pass starts where this one stopped, so neither spans
+// Collects candidates from the head of the partial list, looking at no more than limit
+// spans (each look is a cache miss), then moves the spans it looked at to the end of
+// the list: the next round (or pass) starts where this one stopped, so neither spans
 // that cannot mesh nor ones tried already pile up in front of untried ones.
-// *more: the walk stopped before the end of the list.
-static unsigned gather(unsigned cls, bool *more) {
-    unsigned n = 0, seen = 0;
+// Returns the number of candidates; *seen: spans looked at.
+static unsigned gather(unsigned cls, unsigned limit, unsigned *seen) {
+    unsigned n = 0;
     mh_span_t *last = NULL;
-    *more = false;
-    if (!mh_arena_file_ok()) return 0; // one check of the heap file per pass
-    for (mh_span_t *s = mh_gh_partial_head(cls); s; s = s->next) {
-        if (n == MAX_CANDIDATES || seen == MAX_EXAMINE) {
-            *more = true;
-            break;
-        }
-        seen++;
+    *seen = 0;
+    for (mh_span_t *s = mh_gh_partial_head(cls); s && *seen < limit; s = s->next) {
+        ++*seen;
         last = s;
         unsigned used = mh_span_in_use(s);
         // Empty spans are being re-filed by a freer waiting for this pass: not candidates.
@@ -275,16 +270,28 @@ static unsigned gather(unsigned cls, bool *more) {
     return n;
 }
 
-static bool pass_truncated; // the last pass ran out of time with pairs left
+static bool pass_truncated; // the last pass stopped with spans or pairs left to try
 static size_t mesh_candidates(unsigned cls, unsigned n, uint64_t t0);
 
+// One pass over a class: rounds of at most MAX_CANDIDATES spans each (gather, shuffle,
+// split, probe, mesh) until every span that was on the partial list at the start has
+// been looked at once or the time budget is spent. Small rounds put the first pairs
+// within a fraction of the budget, however long the list; a round's candidates still
+// number enough for the split mesher's probes to find most pairs.
 static size_t mesh_class_locked(unsigned cls, uint64_t t0) {
     pass_truncated = false;
-    bool more;
-    unsigned n = gather(cls, &more);
-    size_t meshed = mesh_candidates(cls, n, t0);
-    // A pass that did not see the whole list and found pairs: more are likely.
-    if (!pass_truncated && more && meshed) pass_truncated = true;
+    if (!mh_arena_file_ok()) return 0; // one check of the heap file per pass
+    size_t meshed = 0;
+    unsigned todo = mh_gh_partial_count(cls);
+    while (todo && !pass_truncated) {
+        unsigned seen, n = gather(cls, todo < MAX_CANDIDATES ? todo : MAX_CANDIDATES, &seen);
+        todo = seen < todo ? todo - seen : 0;
+        if (!seen) break;
+        meshed += mesh_candidates(cls, n, t0);
+        if (todo && mh_os_now_ns() - t0 > PASS_BUDGET_NS) pass_truncated = true;
+    }
+    // Pairs found: a new shuffle (and the fuller destinations) likely holds more.
+    if (meshed >= REPASS_PAIRS) pass_truncated = true;
     return meshed;
 }
 
@@ -299,7 +306,7 @@ static size_t mesh_candidates(unsigned cls, unsigned n, uint64_t t0) {
     mh_span_t **left = cand, **right = cand + half;
     size_t meshed = 0;
     for (unsigned i = 0; i < half; i++) {
-        if ((i & 63) == 63 && mh_os_now_ns() - t0 > PASS_BUDGET_NS) { // probing is bounded too
+        if ((i & 15) == 15 && mh_os_now_ns() - t0 > PASS_BUDGET_NS) { // probing is bounded too
             pass_truncated = true;
             return meshed;
         }

@@ -36,6 +36,7 @@ enum { MH_LIST_NONE = 0, MH_LIST_PARTIAL, MH_LIST_EMPTY, MH_LIST_DIRTY, MH_LIST_
 
 typedef struct mh_span_s mh_span_t;
 struct mh_span_s {
+    // First cache line: identity and geometry (read on every free).
     uint64_t meta_link;                // reserved for the metadata pool's free list
     _Atomic(struct mh_tlh_s *) owner;  // attached thread heap or NULL
     uintptr_t start;                   // first byte
@@ -43,28 +44,31 @@ struct mh_span_s {
     uint8_t kind;                      // size class, or MH_KIND_*
     uint8_t list;                      // MH_LIST_* the span is on
     uint8_t cls;                       // size class of a small span, also once it is an alias
+    uint8_t shared_frozen;             // stale, yet mapped shared on the file a fork froze:
+                                       // it was a meshed leader then (arena_fork.c)
     uint16_t objs;                     // objects per span (1 for large)
+    uint16_t region;                   // arena region index (runs never cross regions)
     uint32_t pages;
-    uint32_t region;                   // arena region index (runs never cross regions)
     uint32_t gen;
     uint32_t backing;                  // arena backing epoch (see arena_fork.c); arena lock
     uint32_t moved;                    // stale large span: pages already migrated; arena lock
-    uint8_t shared_frozen;             // stale, yet mapped shared on the file a fork froze:
-                                       // it was a meshed leader then (arena_fork.c)
+    uint32_t naliases;                 // meshed leader: length of its alias chain (class lock)
+    // Second cache line: what list walks and the mesher read.
     _Atomic uint64_t bits[MH_BITMAP_WORDS];
     mh_span_t *prev, *next;            // class list or free-run bin
     union {
         struct {                       // free runs
             mh_span_t *lru_prev, *lru_next; // dirty runs, oldest first
-            uint64_t stamp;            // when the run became dirty (purge order)
         };
         struct {                       // meshing (class lock)
             mh_span_t *leader;         // alias: the span whose pages it maps
             mh_span_t *next_alias;     // leader: its aliases, a singly linked chain
-            uint32_t naliases;         // leader: length of the chain
         };
     };
 };
+// Two cache lines: descriptors are a few percent of a fragmented heap, and a list walk
+// touches one line per span.
+_Static_assert(sizeof(struct mh_span_s) == 128, "span descriptor is two cache lines");
 
 MH_INLINE bool mh_span_is_small(const mh_span_t *s) { return s->kind < MH_NUM_CLASSES; }
 // A small span or the alias of one: an address inside holds small objects.
