@@ -69,9 +69,10 @@ static void *realloc_large(mh_span_t *s, void *p, size_t size, const char *who) 
 void *mh_realloc(void *p, size_t size, const char *who) {
     if (!p) return mh_tlh_malloc(size);
     if (size > PTRDIFF_MAX) return NULL;
-    mh_span_t *s = mh_dir_lookup(p);
-    if (s && s->kind == MH_KIND_LARGE && (uintptr_t)p == s->start)
-        return realloc_large(s, p, size, who);
+    if (!mh_dir_class(p)) { // not a small object: a large one, or not ours
+        mh_span_t *s = mh_dir_lookup(p);
+        if (s && s->kind == MH_KIND_LARGE && (uintptr_t)p == s->start) return realloc_large(s, p, size, who);
+    }
     size_t old = mh_tlh_usable_size(p);
     if (old == 0) {
         if (mh_arena_contains(p)) mh_gh_corrupt(who, "invalid pointer", p);
