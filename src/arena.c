@@ -551,6 +551,10 @@ unsigned mh_arena_regions(void) { return __atomic_load_n(&A.nregions, __ATOMIC_A
 
 // ---- stats and walking -------------------------------------------------------------
 
+size_t mh_arena_active_bytes(void) {
+    return __atomic_load_n(&A.active_pages, __ATOMIC_RELAXED) << MH_PAGE_SHIFT;
+}
+
 void mh_arena_stats(mh_arena_stats_t *out) {
     mh_lock(&A.lock);
     out->mapped = 0;

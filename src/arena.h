@@ -87,6 +87,8 @@ bool mh_arena_contains(const void *p);
 // Releases every dirty page; returns the bytes released.
 size_t mh_arena_purge_all(void);
 void mh_arena_stats(mh_arena_stats_t *out);
+// Bytes in live spans and large objects (a lock-free, possibly slightly old read).
+size_t mh_arena_active_bytes(void);
 // Calls fn for each live span (small or large); takes the arena lock.
 void mh_arena_for_each_span(void (*fn)(mh_span_t *, void *), void *arg);
 

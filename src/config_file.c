@@ -45,6 +45,8 @@ static int setting_value(config_setting_t *s, int id, int64_t *out, char *why, s
         break;
     case MH_OT_BOOL:
         if (type == CONFIG_TYPE_BOOL) return *out = config_setting_get_bool(s), 0;
+        if (type == CONFIG_TYPE_STRING && mh_opt_desc[id].max >= MH_AUTO) // "auto"
+            return mh_opt_parse(id, config_setting_get_string(s), out, why, n);
         break;
     default: // ENUM and SIGNAL are strings
         if (type == CONFIG_TYPE_STRING)

@@ -74,7 +74,8 @@ static int run_action(const char *name, void *oldp, size_t *oldlenp) {
     return write_out(oldp, oldlenp, &released, sizeof released);
 }
 
-// Options: INT as int64_t, BOOL as bool, ENUM and SIGNAL as const char *.
+// Options: INT as int64_t, BOOL as bool (a BOOL that may be "auto" reads as true then),
+// ENUM and SIGNAL as const char *.
 static int option_ctl(int id, void *oldp, size_t *oldlenp, void *newp, size_t newlen) {
     const mh_opt_desc_t *d = &mh_opt_desc[id];
     size_t size = d->type == MH_OT_INT ? sizeof(int64_t) : d->type == MH_OT_BOOL ? sizeof(bool) : sizeof(const char *);

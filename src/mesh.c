@@ -345,25 +345,32 @@ static size_t mesh_candidates(unsigned cls, unsigned n, uint64_t t0) {
     return meshed;
 }
 
-size_t mh_mesh_class(unsigned cls) {
-    if (cls >= MH_NUM_CLASSES || mh_classes[cls].size > MESH_MAX_SIZE) return 0;
-    mh_barrier_install();
-    mh_lock(&pass_lock);
+// One pass over one class; t0 is when the caller's budget started (a tick's classes
+// share one budget). Pass lock held. Records the pass's own duration as its pause.
+static size_t class_pass(unsigned cls, uint64_t t0) {
     if (!rng_ready) {
         mh_rng_seed(&rng);
         rng_ready = true;
     }
-    uint64_t t0 = mh_os_now_ns();
+    uint64_t start = mh_os_now_ns();
     mh_gh_class_lock(cls);
     mh_gh_exclusive_begin(cls);
     size_t meshed = mesh_class_locked(cls, t0);
     mh_gh_exclusive_end(cls);
     mh_gh_class_unlock(cls);
-    record_pause(mh_os_now_ns() - t0);
+    record_pause(mh_os_now_ns() - start);
     passes++;
     pairs_total += meshed;
     dry_at[cls] = meshed || pass_truncated ? 0 : mh_gh_partial_count(cls) + 1;
     if (budget_warned && mh_load_relaxed(&aliases_total) * 10 < alias_budget() * 9) budget_warned = false;
+    return meshed;
+}
+
+size_t mh_mesh_class(unsigned cls) {
+    if (cls >= MH_NUM_CLASSES || mh_classes[cls].size > MESH_MAX_SIZE) return 0;
+    mh_barrier_install();
+    mh_lock(&pass_lock);
+    size_t meshed = class_pass(cls, mh_os_now_ns());
     mh_unlock(&pass_lock);
     return meshed;
 }
@@ -443,24 +450,77 @@ size_t mh_mesh_compact(void) {
 }
 
 // The class to mesh next: the meshable class with the most partial spans (where
-// fragmentation is), the class just freed into on a tie, else round-robin.
-static bool worth_a_pass(unsigned k) {
-    if (mh_classes[k].size > MESH_MAX_SIZE) return false;
+// fragmentation is), the class just freed into on a tie, else round-robin. Classes in
+// done (bit per class) already had their pass this tick.
+static bool worth_a_pass(unsigned k, uint64_t done) {
+    if (mh_classes[k].size > MESH_MAX_SIZE || (done >> k & 1)) return false;
     return !dry_at[k] || mh_gh_partial_count(k) + 1 >= dry_at[k] + DRY_MARGIN;
 }
 
-static unsigned pick_class(unsigned hint) {
+static unsigned pick_class(unsigned hint, uint64_t done) {
     unsigned best = MH_NUM_CLASSES, most = 0;
-    if (hint < MH_NUM_CLASSES && worth_a_pass(hint)) best = hint, most = mh_gh_partial_count(hint);
+    if (hint < MH_NUM_CLASSES && worth_a_pass(hint, done)) best = hint, most = mh_gh_partial_count(hint);
     for (unsigned i = 0; i < MH_NUM_CLASSES; i++) {
         unsigned k = (next_class + i) % MH_NUM_CLASSES;
-        if (worth_a_pass(k) && mh_gh_partial_count(k) > most) best = k, most = mh_gh_partial_count(k);
+        if (worth_a_pass(k, done) && mh_gh_partial_count(k) > most) best = k, most = mh_gh_partial_count(k);
     }
     next_class++;
     return best; // MH_NUM_CLASSES: every class is dry
 }
 
+_Static_assert(MH_NUM_CLASSES <= 64, "a tick's done set is one word");
+
+// One tick of meshing. One class at a time: passes over the classes most worth it, one
+// after another, all within one budget (a class whose list was exhausted early leaves
+// the rest of the budget to the next). *more: work is left that a tick soon should do.
+static size_t mesh_tick(unsigned hint, bool *more) {
+    size_t meshed = 0;
+    *more = false;
+    mh_barrier_install();
+    mh_lock(&pass_lock);
+    uint64_t t0 = mh_os_now_ns(), done = 0;
+    if (mh_opt[MH_OPT_class_at_a_time]) {
+        for (unsigned cls; (cls = pick_class(hint, done)) < MH_NUM_CLASSES; hint = MH_NUM_CLASSES) {
+            done |= (uint64_t)1 << cls;
+            meshed += class_pass(cls, t0);
+            if (pass_truncated) *more = true;
+            if (*more || mh_os_now_ns() - t0 > PASS_BUDGET_NS) break;
+        }
+        if (!*more) *more = pick_class(MH_NUM_CLASSES, done) < MH_NUM_CLASSES && meshed;
+    } else {
+        for (unsigned c = 0; c < MH_NUM_CLASSES; c++) {
+            if (mh_classes[c].size > MESH_MAX_SIZE) continue;
+            meshed += class_pass(c, mh_os_now_ns()); // each class its own budget, as asked
+            *more |= pass_truncated;
+        }
+    }
+    mh_unlock(&pass_lock);
+    return meshed;
+}
+
+static bool tick_more; // the last tick left work (written by the thread that ran it)
+static void mh_mesh_auto_background(void);
+
+// Runs a tick now (pass lock taken inside); updates the backoff and continuation state.
+static void run_tick(unsigned hint, uint64_t now) {
+    bool more;
+    size_t meshed = mesh_tick(hint, &more);
+    tick_more = more;
+    idle_passes = meshed ? 0 : idle_passes + 1;
+    // A tick cut short by its time budget left pairs behind: go on in 10 ms rather than a
+    // full period, which keeps meshing under about a tenth of one thread's time.
+    uint64_t period_ns = (uint64_t)mh_opt[MH_OPT_period_ms] * 1000000u;
+    if (more && period_ns > CONTINUE_NS) mh_store_relaxed(&last_pass_ns, now - period_ns + CONTINUE_NS);
+}
+
+static _Atomic int bg_state;    // 0 no background thread, 1 starting or running
+static _Atomic uint32_t bg_free_flushes; // free-path flushes since the thread last looked
+
 void mh_mesh_maybe(unsigned hint) {
+    if (mh_load_relaxed(&bg_state)) { // the thread meshes and migrates: frees never pause
+        atomic_fetch_add_explicit(&bg_free_flushes, 1, memory_order_relaxed);
+        return;
+    }
     migrate_maybe(); // also with meshing off: it gives the frozen file's memory back
     int64_t period = mh_opt[MH_OPT_period_ms];
     if (period <= 0) return;
@@ -469,19 +529,8 @@ void mh_mesh_maybe(unsigned hint) {
     uint64_t wait = (uint64_t)period * 1000000u << (idle_passes < 5 ? idle_passes : 5);
     if (now - last < wait) return;
     if (!atomic_compare_exchange_strong(&last_pass_ns, &last, now)) return; // another thread runs it
-    size_t meshed = 0;
-    if (mh_opt[MH_OPT_class_at_a_time]) {
-        unsigned cls = pick_class(hint);
-        pass_truncated = false;
-        if (cls < MH_NUM_CLASSES) meshed = mh_mesh_class(cls);
-    } else {
-        for (unsigned c = 0; c < MH_NUM_CLASSES; c++) meshed += mh_mesh_class(c);
-    }
-    idle_passes = meshed ? 0 : idle_passes + 1;
-    // A pass cut short by its time budget left pairs behind: go on in 10 ms rather than a
-    // full period, which keeps meshing under about a tenth of one thread's time.
-    uint64_t period_ns = (uint64_t)period * 1000000u;
-    if (pass_truncated && period_ns > CONTINUE_NS) mh_store_relaxed(&last_pass_ns, now - period_ns + CONTINUE_NS);
+    mh_mesh_auto_background();
+    run_tick(hint, now);
 }
 
 // ---- aliases ---------------------------------------------------------------------------
@@ -538,24 +587,45 @@ void mh_mesh_alias_emptied(unsigned cls, mh_span_t *alias, uint32_t gen) {
 // ---- background thread ----------------------------------------------------------------
 // With mesh.background_thread, meshing and page release also happen while the program
 // is idle (no frees to trigger them): every period (100 ms when meshing is off) the
-// thread meshes the next class and returns dirty pages. It is started on request and
-// again in a fork child, which has no threads but the forking one.
+// thread runs a mesh tick and returns dirty pages; while ticks leave work it runs one
+// every BG_CONTINUE_NS, at most about a third of one core, until the backlog is gone.
+// "true" starts it at startup and again in a fork child (which has no threads but the
+// forking one). "auto" (the default) starts it from a mesh tick once the heap holds
+// AUTO_BACKGROUND_BYTES: the small, short-lived programs that make up most processes
+// under a system-wide preload never get a thread, the servers that fragment do; a fork
+// child starts its own only when it too runs a tick with a heap that large.
 
-static _Atomic int bg_state; // 0 none, 1 starting or running
+#define BG_CONTINUE_NS 2000000
+#define AUTO_BACKGROUND_BYTES ((size_t)64 << 20)
+
+static bool bg_failed; // auto: a start failed (seccomp, thread limits); quiet, no retry
+
+// Sleeps until the next tick is due: a period, backed off like the free-path ticks when
+// ticks find nothing; with work left 2 ms while the program is idle, 10 ms while it is
+// busy freeing (its own frees and allocations come first, and each mesh costs the
+// program's threads a TLB shootdown). Busy: at least BUSY_FLUSHES cache flushes (each
+// tens of frees) since the last tick; a timer's few frees keep a program idle.
+#define BUSY_FLUSHES 16
+
+static void bg_sleep(int64_t period) {
+    uint64_t ns = (period > 0 ? (uint64_t)period : 100) * 1000000u;
+    bool busy = atomic_exchange_explicit(&bg_free_flushes, 0, memory_order_relaxed) >= BUSY_FLUSHES;
+    if (period > 0 && tick_more) ns = busy ? CONTINUE_NS : BG_CONTINUE_NS;
+    else if (period > 0) ns <<= idle_passes < 5 ? idle_passes : 5;
+    struct timespec ts = {(time_t)(ns / 1000000000u), (long)(ns % 1000000000u)};
+    nanosleep(&ts, NULL);
+}
 
 static void *background_main(void *arg) {
     (void)arg;
     for (;;) {
-        int64_t period = mh_opt[MH_OPT_period_ms];
-        uint64_t ms = period > 0 ? (uint64_t)period : 100;
-        if (pass_truncated && period > 0) ms = CONTINUE_NS / 1000000; // work left: soon
-        struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
-        nanosleep(&ts, NULL);
+        bg_sleep(mh_opt[MH_OPT_period_ms]);
         if (!mh_opt[MH_OPT_background_thread]) break;
         migrate_maybe();
-        if (period > 0) {
-            mh_store_relaxed(&last_pass_ns, 0); // due now
-            mh_mesh_maybe(MH_NUM_CLASSES);
+        if (mh_opt[MH_OPT_period_ms] > 0) {
+            uint64_t now = coarse_now_ns();
+            mh_store_relaxed(&last_pass_ns, now);
+            run_tick(MH_NUM_CLASSES, now);
         }
         mh_arena_purge_all();
     }
@@ -563,9 +633,7 @@ static void *background_main(void *arg) {
     return NULL;
 }
 
-void mh_mesh_start_background(void) {
-    int expected = 0;
-    if (!atomic_compare_exchange_strong(&bg_state, &expected, 1)) return;
+static bool start_thread(void) {
     pthread_attr_t attr;
     pthread_t t;
     pthread_attr_init(&attr);
@@ -574,21 +642,44 @@ void mh_mesh_start_background(void) {
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
-    if (pthread_create(&t, &attr, background_main, NULL) != 0) {
-        mh_store_release(&bg_state, 0);
-        mh_warn("mesh.background_thread: cannot start the thread; meshing stays on free paths");
-    }
+    bool ok = pthread_create(&t, &attr, background_main, NULL) == 0;
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     pthread_attr_destroy(&attr);
+    if (!ok) mh_store_release(&bg_state, 0);
+    return ok;
+}
+
+void mh_mesh_start_background(void) {
+    int expected = 0;
+    if (!atomic_compare_exchange_strong(&bg_state, &expected, 1)) return;
+    if (!start_thread()) mh_warn("mesh.background_thread: cannot start the thread; meshing stays on free paths");
+}
+
+// From a mesh tick: only asks for the thread. A tick runs inside free, in the middle
+// of cache and bitmap updates, and pthread_create may call malloc and free; the thread
+// is started by mh_mesh_start_wanted at the end of the free, where that is safe.
+_Atomic bool mh_mesh_bg_wanted;
+
+static void mh_mesh_auto_background(void) {
+    if (mh_opt[MH_OPT_background_thread] != MH_AUTO || bg_failed || mh_load_relaxed(&bg_state)) return;
+    if (mh_arena_active_bytes() >= AUTO_BACKGROUND_BYTES) mh_store_release(&mh_mesh_bg_wanted, true);
+}
+
+void mh_mesh_start_wanted(void) {
+    if (!atomic_exchange(&mh_mesh_bg_wanted, false)) return;
+    int expected = 0;
+    if (atomic_compare_exchange_strong(&bg_state, &expected, 1) && !start_thread()) bg_failed = true;
 }
 
 void mh_mesh_fork_child(void) {
     if (mh_load_relaxed(&bg_state)) {
-        mh_store_relaxed(&bg_state, 0);
-        mh_mesh_start_background(); // the parent's thread did not come along
+        mh_store_relaxed(&bg_state, 0); // the parent's thread did not come along
+        if (mh_opt[MH_OPT_background_thread] == 1) mh_mesh_start_background();
     }
     mh_lock_reset(&pass_lock);
     mh_store_relaxed(&prot_n, 0);
     if (mh_load_relaxed(&epoch) & 1) atomic_fetch_add(&epoch, 1);
     rng_ready = false;
+    tick_more = false;
+    mh_store_relaxed(&mh_mesh_bg_wanted, false);
 }

@@ -57,6 +57,10 @@ uint64_t mh_mesh_alias_count(void);
 
 // Starts the background meshing thread (mesh.background_thread); idempotent.
 void mh_mesh_start_background(void);
+// Set when mesh.background_thread = auto wants the thread started; the free path calls
+// mh_mesh_start_wanted once its own work is done (pthread_create may allocate).
+extern _Atomic bool mh_mesh_bg_wanted;
+void mh_mesh_start_wanted(void);
 void mh_mesh_fork_child(void);
 
 #endif

@@ -137,6 +137,9 @@ static int parse_int(const char *s, int64_t *out) {
     return 0;
 }
 
+// A BOOL option whose maximum is 2 also takes "auto" (mesh.background_thread).
+static bool takes_auto(const mh_opt_desc_t *d) { return d->type == MH_OT_BOOL && d->max >= MH_AUTO; }
+
 static int parse_bool(const char *s, int64_t *out) {
     static const char *const yes[] = {"1", "true", "yes", "on"}, *const no[] = {"0", "false", "no", "off"};
     for (int i = 0; i < 4; i++) {
@@ -151,7 +154,7 @@ size_t mh_opt_expect(int id, char *buf, size_t n) {
     switch (d->type) {
     case MH_OT_INT:
         return mh_snprintf(buf, n, "an integer from %lld to %lld", (long long)d->min, (long long)d->max);
-    case MH_OT_BOOL: return mh_snprintf(buf, n, "true or false");
+    case MH_OT_BOOL: return mh_snprintf(buf, n, takes_auto(d) ? "true, false or \"auto\"" : "true or false");
     case MH_OT_SIGNAL: return mh_snprintf(buf, n, "\"off\" or a signal name such as \"SIGUSR2\"");
     case MH_OT_ENUM: {
         size_t len = mh_snprintf(buf, n, "one of");
@@ -171,7 +174,10 @@ int mh_opt_parse(int id, const char *text, int64_t *out, char *why, size_t whyle
     int rc = -1;
     switch (s ? d->type : (mh_opt_type_t)-1) {
     case MH_OT_INT: rc = parse_int(s, &v); break;
-    case MH_OT_BOOL: rc = parse_bool(s, &v); break;
+    case MH_OT_BOOL:
+        rc = parse_bool(s, &v);
+        if (rc != 0 && takes_auto(d) && ieq(s, "auto")) rc = 0, v = MH_AUTO;
+        break;
     case MH_OT_SIGNAL: {
         int sig = mh_signal_parse(s);
         rc = sig < 0 ? -1 : 0;
@@ -198,7 +204,7 @@ size_t mh_opt_format(int id, int64_t v, char *buf, size_t n) {
     const mh_opt_desc_t *d = &mh_opt_desc[id];
     char sig[32];
     switch (d->type) {
-    case MH_OT_BOOL: return mh_snprintf(buf, n, "%s", v ? "true" : "false");
+    case MH_OT_BOOL: return mh_snprintf(buf, n, "%s", v == MH_AUTO ? "\"auto\"" : v ? "true" : "false");
     case MH_OT_ENUM: return mh_snprintf(buf, n, "\"%s\"", d->names[v]);
     case MH_OT_SIGNAL: return mh_snprintf(buf, n, "\"%s\"", mh_signal_name((int)v, sig, sizeof sig));
     default: return mh_snprintf(buf, n, "%lld", (long long)v);

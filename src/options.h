@@ -20,6 +20,7 @@ typedef enum { MH_OT_INT, MH_OT_BOOL, MH_OT_ENUM, MH_OT_SIGNAL } mh_opt_type_t;
 typedef enum { MH_SRC_DEFAULT, MH_SRC_FILE, MH_SRC_ENV, MH_SRC_CTL } mh_opt_src_t;
 enum { MH_THP_WARN = 0, MH_THP_DISABLE = 1, MH_THP_OFF = 2 };
 enum { MH_CHECK_WARN = 0, MH_CHECK_OFF = 1 };
+enum { MH_AUTO = 2 }; // the third value of a BOOL option whose maximum is 2
 
 typedef struct mh_opt_desc_s {
     const char *key, *env, *env_alt, *doc;

@@ -72,7 +72,7 @@ static void remove_stats_signal(int signo) {
 }
 
 void mh_settings_changed(int id, int64_t before) {
-    if (id == MH_OPT_background_thread && mh_opt[id]) mh_mesh_start_background();
+    if (id == MH_OPT_background_thread && mh_opt[id] == 1) mh_mesh_start_background();
     if (id == MH_OPT_freephys_thread && mh_opt[id]) mh_freephys_start();
     if (id != MH_OPT_stats_signal || before == mh_opt[id]) return;
     remove_stats_signal((int)before);
@@ -94,7 +94,7 @@ static void apply_effects(void) {
     if (mh_opt[MH_OPT_thp] == MH_THP_DISABLE) prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0);
     if (mh_opt[MH_OPT_stats_signal]) install_stats_signal((int)mh_opt[MH_OPT_stats_signal]);
     if (mh_opt[MH_OPT_verbose]) print_verbose();
-    if (mh_opt[MH_OPT_background_thread]) mh_mesh_start_background();
+    if (mh_opt[MH_OPT_background_thread] == 1) mh_mesh_start_background(); // auto: from a tick
     if (mh_opt[MH_OPT_freephys_thread]) mh_freephys_start();
     if (mh_opt[MH_OPT_stats_at_exit] > 0) {
         int fd = fcntl(2, F_DUPFD_CLOEXEC, 100);

@@ -9,6 +9,7 @@
 #include "global_heap.h"
 #include "init.h"
 #include "lock.h"
+#include "mesh.h"
 #include "meta_heap.h"
 #include "settings.h"
 
@@ -111,6 +112,7 @@ void mh_tlh_free_slow(void *p, mh_span_t *s, const char *who) {
             mh_gh_corrupt(who, "double free of", p);
         if (sv->n == sv->cap) mh_gh_flush(sv, sv->cap / 2, who);
         mh_sv_push(sv, p);
+        if (MH_UNLIKELY(mh_load_relaxed(&mh_mesh_bg_wanted))) mh_mesh_start_wanted();
         return;
     }
     if (s->kind == MH_KIND_LARGE) {

@@ -31,7 +31,7 @@ OPTIONS=(
 DEFAULTS=(
     'mesh.period_ms = 100  # default'
     'mesh.class_at_a_time = true  # default'
-    'mesh.background_thread = false  # default'
+    'mesh.background_thread = "auto"  # default'
     'mesh.freephys_thread = false  # default'
     'mesh.max_aliases = 0  # default'
     'checks.thp = "warn"  # default'
@@ -561,6 +561,23 @@ $key=${cshown//\"/} rc=0"
     done
 }
 
+@test "mesh.background_thread takes \"auto\" besides true and false, in the environment and the file" {
+    run_mesh MESH_BACKGROUND_THREAD=AUTO MESH_VERBOSE=1 "$B/alloc" 7
+    assert_unchanged 7
+    assert_err_line "libmesh: option mesh.background_thread = \"auto\"  # env:MESH_BACKGROUND_THREAD"
+    local f="$BATS_TEST_TMPDIR/auto.conf"
+    printf 'mesh = { background_thread = "auto"; };\nmesh.period_ms = 50;\n' >"$f"
+    run_mesh MESH_CONF="$f" MESH_BACKGROUND_THREAD= MESH_VERBOSE=1 "$B/alloc" 7
+    assert_err_line "libmesh: option mesh.background_thread = \"auto\"  # $f:1"
+    printf 'mesh = { background_thread = "sometimes"; };\n' >"$f"
+    run_mesh MESH_CONF="$f" "$B/alloc" 7
+    assert_unchanged 7
+    assert_equal "$(err_text)" "libmesh: $f:1: mesh.background_thread: expected true, false or \"auto\"; ignored"
+    run_mesh MESH_BACKGROUND_THREAD=2 "$B/alloc" 7
+    assert_unchanged 7
+    assert_err_line "libmesh: MESH_BACKGROUND_THREAD=\"2\": expected true, false or \"auto\"; ignored"
+}
+
 @test "signal names: SIGUSR2, usr2, RTMIN+3, SIGRTMIN+3, off" {
     local v shown
     for v in SIGUSR2:SIGUSR2 usr2:SIGUSR2 sigusr1:SIGUSR1 RTMIN+3:SIGRTMIN+3 SIGRTMIN+3:SIGRTMIN+3 \
@@ -712,7 +729,7 @@ $stderr"
     assert_unchanged 7
     assert_err_line 'libmesh: MESH_PERIOD_MS="abc": expected an integer from 0 to 86400000; ignored'
     assert_err_line 'libmesh: MESH_CLASS_AT_A_TIME="maybe": expected true or false; ignored'
-    assert_err_line 'libmesh: MESH_BACKGROUND_THREAD="2": expected true or false; ignored'
+    assert_err_line 'libmesh: MESH_BACKGROUND_THREAD="2": expected true, false or "auto"; ignored'
     assert_err_line 'libmesh: MESH_THP="sometimes": expected one of "warn", "disable", "off"; ignored'
     assert_err_line 'libmesh: MESH_MAX_MAP_COUNT="disable": expected one of "warn", "off"; ignored'
     assert_err_line 'libmesh: MALLOCSTATS="3": expected an integer from 0 to 2; ignored'

@@ -196,7 +196,7 @@ make_root() {
     assert_equal "$stderr" ""
     assert_line "mesh.period_ms = 250  # $f:3"
     assert_line "mesh.class_at_a_time = false  # $f:4"
-    assert_line "mesh.background_thread = false  # default"
+    assert_line "mesh.background_thread = \"auto\"  # default"
     assert_line "mesh.freephys_thread = false  # default"
     assert_line "checks.thp = \"warn\"  # default"
     assert_line "checks.max_map_count = \"warn\"  # default"

@@ -1,0 +1,186 @@
+/* bg_auto.c - mesh.background_thread = "auto" (the default): a program whose heap stays
+ * small never gets a thread; one whose heap grows past 64 MiB gets exactly one, which
+ * then meshes while the program sleeps (no frees or allocations of its own); a fork
+ * child has no helper thread until it meshes a large heap itself; and neither
+ * MESH_BACKGROUND_THREAD=false nor MESH_PERIOD_MS=0 ever starts one. Every surviving
+ * object is checked at the end of each phase.
+ *
+ * The variants run as re-executions of this program with their environment set, so
+ * the test works the same linked against libmesh and under LD_PRELOAD. Without
+ * libmesh (mesh_mallctl not found) it checks only the objects and says so.
+ * usage: bg_auto [auto|off|period0]   (no argument: all three, each in a child) */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "stress_util.h"
+
+typedef int (*mallctl_fn)(const char *, void *, size_t *, void *, size_t);
+static mallctl_fn g_ctl;
+static const char *g_mode = "auto";
+
+static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+static void die(const char *fmt, ...) {
+    char buf[512];
+    int n = snprintf(buf, sizeof buf, "bg_auto %s: FAIL: ", g_mode);
+    va_list ap;
+    va_start(ap, fmt);
+    stress_vsay(buf, sizeof buf, n > 0 ? (size_t)n : 0, fmt, ap);
+    va_end(ap);
+    _exit(1);
+}
+
+static int threads(void) {
+    FILE *f = fopen("/proc/self/status", "r");
+    if (!f) die("cannot open /proc/self/status: %s", strerror(errno));
+    char line[256];
+    int n = -1;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "Threads: %d", &n) == 1) break;
+    fclose(f);
+    if (n < 1) die("no Threads: line in /proc/self/status");
+    return n;
+}
+
+static size_t mesh_count(void) {
+    size_t v = 0, len = sizeof v;
+    if (g_ctl && g_ctl("stats.mesh_count", &v, &len, NULL, 0) != 0) die("stats.mesh_count unreadable");
+    return v;
+}
+
+static void sleep_ms(long ms) {
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {}
+}
+
+enum { SIZE = 64 };
+typedef struct {
+    unsigned char **p;
+    size_t n;
+} set_t;
+
+static unsigned char tag(size_t i, size_t k) { return (unsigned char)(i * 131 + k * 7 + 1); }
+
+/* Allocates mib MiB of SIZE-byte objects, frees a random 80% of them (the frees also
+ * drive the mesher's ticks) and keeps the rest in s. */
+static void fragment(set_t *s, size_t mib, uint64_t *rng) {
+    size_t n = (mib << 20) / SIZE;
+    unsigned char **all = malloc(n * sizeof *all);
+    if (!all) die("out of memory for %zu pointers", n);
+    for (size_t i = 0; i < n; i++) {
+        all[i] = malloc(SIZE);
+        if (!all[i]) die("malloc(%d) failed after %zu objects", SIZE, i);
+        for (size_t k = 0; k < SIZE; k++) all[i][k] = tag(s->n + i, k);
+    }
+    size_t kept = 0;
+    unsigned char **keep = realloc(s->p, (s->n + n / 4) * sizeof *keep);
+    if (!keep) die("out of memory for the survivors");
+    s->p = keep;
+    for (size_t i = 0; i < n; i++) {
+        if (stress_rng(rng) % 100 < 80 || kept == n / 4) free(all[i]);
+        else s->p[s->n + kept++] = all[i];
+    }
+    free(all);
+    s->n += kept;
+}
+
+/* Each object's bytes step by 7 from its first one (tag), whatever its index was. */
+static void verify(const set_t *s, const char *when) {
+    for (size_t i = 0; i < s->n; i++)
+        for (size_t k = 1; k < SIZE; k++)
+            if ((unsigned char)(s->p[i][k] - s->p[i][0]) != (unsigned char)(7 * k))
+                die("%s: byte %zu of object %zu corrupted", when, k, i);
+}
+
+/* Some small frees, the way a live program keeps freeing now and then. */
+static void churn(int rounds) {
+    for (int r = 0; r < rounds; r++) {
+        void *q[256];
+        for (int i = 0; i < 256; i++) q[i] = malloc(48);
+        for (int i = 0; i < 256; i++) free(q[i]);
+        sleep_ms(2);
+    }
+}
+
+static int run(const char *mode) {
+    g_mode = mode;
+    bool expect_thread = strcmp(mode, "auto") == 0;
+    uint64_t rng = 0x5eed;
+    set_t s = {0};
+    if (threads() != 1) die("started with %d threads", threads());
+
+    fragment(&s, 16, &rng); /* well under 64 MiB */
+    churn(100);
+    verify(&s, "small heap");
+    if (g_ctl && threads() != 1) die("a 16 MiB heap has %d threads, expected 1", threads());
+
+    fragment(&s, 96, &rng); /* past 64 MiB */
+    int seen = 1;
+    for (int i = 0; i < 500 && seen == 1; i++) {
+        churn(1);
+        seen = threads();
+    }
+    verify(&s, "large heap");
+    if (g_ctl && expect_thread && seen != 2) die("a 112 MiB heap has %d threads, expected 2", seen);
+    if (g_ctl && !expect_thread && seen != 1) die("%d threads with the thread off, expected 1", seen);
+
+    if (g_ctl && expect_thread) {
+        /* The thread meshes on its own: more fragments, then sleep without any call. */
+        fragment(&s, 32, &rng);
+        size_t before = mesh_count();
+        sleep_ms(1500);
+        size_t after = mesh_count();
+        if (after <= before) die("no mesh while the program slept (%zu before, %zu after)", before, after);
+        if (threads() != 2) die("%d threads after the idle phase, expected 2", threads());
+    }
+    verify(&s, "idle");
+
+    pid_t pid = fork();
+    if (pid < 0) die("fork: %s", strerror(errno));
+    if (pid == 0) {
+        verify(&s, "fork child");
+        if (threads() != 1) die("the fork child has %d threads right after fork, expected 1", threads());
+        _exit(0);
+    }
+    int st;
+    if (waitpid(pid, &st, 0) != pid || !WIFEXITED(st) || WEXITSTATUS(st) != 0) die("fork child failed (status %d)", st);
+
+    for (size_t i = 0; i < s.n; i++) free(s.p[i]);
+    free(s.p);
+    printf("bg_auto %s: ok%s\n", mode, g_ctl ? "" : " (no libmesh: objects checked only)");
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    g_ctl = (mallctl_fn)dlsym(RTLD_DEFAULT, "mesh_mallctl");
+    alarm(120);
+    if (argc > 1) return run(argv[1]);
+    static const char *const modes[][3] = {{"auto", "MESH_BACKGROUND_THREAD=auto", "MESH_PERIOD_MS=1"},
+                                           {"off", "MESH_BACKGROUND_THREAD=false", "MESH_PERIOD_MS=1"},
+                                           {"period0", "MESH_BACKGROUND_THREAD=auto", "MESH_PERIOD_MS=0"}};
+    int failed = 0;
+    for (int m = 0; m < 3; m++) {
+        fflush(stdout);
+        pid_t pid = fork();
+        if (pid < 0) die("fork: %s", strerror(errno));
+        if (pid == 0) {
+            putenv((char *)modes[m][1]);
+            putenv((char *)modes[m][2]);
+            execl("/proc/self/exe", argv[0], modes[m][0], (char *)NULL);
+            die("exec /proc/self/exe: %s", strerror(errno));
+        }
+        int st;
+        waitpid(pid, &st, 0);
+        if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) failed++;
+    }
+    printf("%d passed, %d failed\n", 3 - failed, failed);
+    return failed != 0;
+}
