@@ -103,6 +103,26 @@ void mh_barrier_install(void) {
     mh_store_release(&installed, 1);
 }
 
+// Our handler is still the kernel's for both signals. A program (or a library) that
+// installs one with a raw rt_sigaction system call goes around our sigaction, and a
+// mesh would then deliver its faults to that handler: the mesher asks before each tick
+// (two system calls) and stops for good when the answer is no. A replacement made in
+// the middle of a pass is not caught.
+bool mh_barrier_intact(void) {
+    if (mh_load_acquire(&installed) != 1) return true;
+    struct { // the kernel's struct sigaction on x86-64
+        void *handler;
+        unsigned long flags;
+        void *restorer;
+        uint64_t mask;
+    } k;
+    static const int sigs[2] = {SIGSEGV, SIGBUS};
+    for (int i = 0; i < 2; i++)
+        if (syscall(SYS_rt_sigaction, sigs[i], NULL, &k, sizeof k.mask) == 0 && k.handler != (void *)on_fault)
+            return false;
+    return true;
+}
+
 // Handlers of other signals must not block SIGSEGV/SIGBUS while they run (a write into
 // a span being meshed would then kill the process): the kernel gets their sa_mask
 // without those two, and the program reads back the mask it set.

@@ -12,10 +12,13 @@
 #define MH_BARRIER_H
 
 #include <signal.h>
+#include <stdbool.h>
 
 // Installs the handler (once, idempotent). Nothing is installed until the first pass.
 void mh_barrier_install(void);
 // The interposed sigaction for SIGSEGV and SIGBUS; other signals pass through.
 int mh_barrier_sigaction(int sig, const struct sigaction *act, struct sigaction *old);
+// False when SIGSEGV or SIGBUS no longer reaches our handler (a raw rt_sigaction).
+bool mh_barrier_intact(void);
 
 #endif

@@ -32,7 +32,6 @@
 #define MAX_CANDIDATES 1024  // spans looked at per round of a pass
 #define REPASS_PAIRS 16      // a pass that meshed this many is followed by another soon
 #define MAX_CHAIN 256        // virtual spans sharing one physical span
-#define MESH_MAX_SIZE 2048   // larger classes hold stdio buffers read by libc itself
 #define PAUSE_BUCKETS 40     // log2 histogram of pass durations in ns
 #define PASS_BUDGET_NS 1000000 // a pass stops meshing after 1 ms (the pause bound)
 #define CONTINUE_NS 10000000   // a truncated pass continues 10 ms later
@@ -120,6 +119,23 @@ static void guard_lower(bool unprotect) {
 static const mh_guard_t guard = {guard_raise, guard_lower};
 
 uint64_t mh_mesh_alias_count(void) { return mh_load_relaxed(&aliases_total); }
+
+// The barrier installed and still ours. Once a raw rt_sigaction has replaced our fault
+// handler, meshing and fork migration (which both rely on it) stop for the life of the
+// process, with one warning; the heap stays correct, it is only no longer compacted.
+static _Atomic bool barrier_lost;
+
+static bool barrier_ready(void) {
+    if (mh_load_relaxed(&barrier_lost)) return false;
+    mh_barrier_install();
+    if (mh_barrier_intact()) return true;
+    if (!atomic_exchange(&barrier_lost, true))
+        mh_warn("meshing stopped: the SIGSEGV/SIGBUS handler was replaced without sigaction() "
+                "(a raw rt_sigaction system call); the heap is no longer compacted");
+    return false;
+}
+
+
 
 // ---- budget and stats ----------------------------------------------------------------
 
@@ -367,8 +383,7 @@ static size_t class_pass(unsigned cls, uint64_t t0) {
 }
 
 size_t mh_mesh_class(unsigned cls) {
-    if (cls >= MH_NUM_CLASSES || mh_classes[cls].size > MESH_MAX_SIZE) return 0;
-    mh_barrier_install();
+    if (cls >= MH_NUM_CLASSES || mh_classes[cls].size > MH_MESH_MAX_SIZE || !barrier_ready()) return 0;
     mh_lock(&pass_lock);
     size_t meshed = class_pass(cls, mh_os_now_ns());
     mh_unlock(&pass_lock);
@@ -414,7 +429,7 @@ static void migrate_locked(uint64_t budget_ns) {
 }
 
 static void migrate_step(uint64_t budget_ns) {
-    mh_barrier_install();
+    if (!barrier_ready()) return;
     mh_lock(&pass_lock);
     migrate_locked(budget_ns);
     mh_unlock(&pass_lock);
@@ -453,7 +468,7 @@ size_t mh_mesh_compact(void) {
 // fragmentation is), the class just freed into on a tie, else round-robin. Classes in
 // done (bit per class) already had their pass this tick.
 static bool worth_a_pass(unsigned k, uint64_t done) {
-    if (mh_classes[k].size > MESH_MAX_SIZE || (done >> k & 1)) return false;
+    if (mh_classes[k].size > MH_MESH_MAX_SIZE || (done >> k & 1)) return false;
     return !dry_at[k] || mh_gh_partial_count(k) + 1 >= dry_at[k] + DRY_MARGIN;
 }
 
@@ -476,7 +491,7 @@ _Static_assert(MH_NUM_CLASSES <= 64, "a tick's done set is one word");
 static size_t mesh_tick(unsigned hint, bool *more) {
     size_t meshed = 0;
     *more = false;
-    mh_barrier_install();
+    if (!barrier_ready()) return 0;
     mh_lock(&pass_lock);
     uint64_t t0 = mh_os_now_ns(), done = 0;
     if (mh_opt[MH_OPT_class_at_a_time]) {
@@ -489,7 +504,7 @@ static size_t mesh_tick(unsigned hint, bool *more) {
         if (!*more) *more = pick_class(MH_NUM_CLASSES, done) < MH_NUM_CLASSES && meshed;
     } else {
         for (unsigned c = 0; c < MH_NUM_CLASSES; c++) {
-            if (mh_classes[c].size > MESH_MAX_SIZE) continue;
+            if (mh_classes[c].size > MH_MESH_MAX_SIZE) continue;
             meshed += class_pass(c, mh_os_now_ns()); // each class its own budget, as asked
             *more |= pass_truncated;
         }

@@ -16,6 +16,11 @@
 #include "common.h"
 #include "span.h"
 
+// Only classes up to this size are meshed: larger ones hold stdio and directory
+// buffers that libc fills with its own (not interposable) system calls, and system
+// calls into smaller objects are bounced (wrap_io.c) within this size.
+#define MH_MESH_MAX_SIZE 2048
+
 // Runs a pass if mesh.period_ms has elapsed since the last one (cheap otherwise). hint:
 // the class just freed into (meshed first when classes go one at a time), or
 // MH_NUM_CLASSES for round-robin.

@@ -211,3 +211,12 @@ kill_from_outside() {
     ms=$(sed -n 's/^elapsed_ms=//p' <<<"$stderr")
     ((ms < 250)) || fail "200 program-owned protection faults on heap memory took $ms ms (libmesh retries each one before passing it on)"
 }
+
+@test "a SIGSEGV handler installed with a raw rt_sigaction: meshing stops with one warning, the handler gets its faults" {
+    sig raw-rt-sigaction
+    assert_success
+    assert_line "meshes during the compactions: 0"
+    assert_line "fault after the raw install: caught signal 11, calls 1, si_addr 0x10, si_code SEGV_MAPERR"
+    assert_line "objects intact"
+    assert_equal "$stderr" "libmesh: meshing stopped: the SIGSEGV/SIGBUS handler was replaced without sigaction() (a raw rt_sigaction system call); the heap is no longer compacted"
+}

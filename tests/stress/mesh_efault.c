@@ -23,16 +23,19 @@
  * next few thousand calls; the previous generation is freed by another thread.
  * The metadata objects and the buffer are picked afresh for every call.
  *
+ * Every 16th call a reader also runs poll, fstat, epoll_wait, select, pipe2
+ * and getrandom with their results written into heap objects, and every 64th
+ * the rest of the calls libmesh wraps (see rare_round).
+ *
  * Failures: any EFAULT, wrong data, stream/pipe data lost (EAGAIN before the
  * whole message arrived), a short pread() inside the file, a datagram with
- * wrong content.  A lost datagram (the next receive finds nothing) is the
- * documented limitation of datagram sockets: counted and reported, not failed.
+ * wrong content, a lost datagram (the next receive finds nothing) except with
+ * recvmmsg, whose data buffers are retried rather than bounced (a documented
+ * limitation: counted and reported, not failed).
  *
  * Diagnostics (never failures): some pipe reads go through syscall(SYS_read),
  * bypassing the wrappers, and count the EFAULTs they see ("raw EFAULTs":
- * shows the test really hits spans while they are read-only); poll() and
- * fstat() into heap objects are not wrapped by libmesh and their EFAULTs are
- * counted as "unwrapped EFAULTs".
+ * shows the test really hits spans while they are read-only).
  *
  * usage: mesh_efault [calls=4000000] [max-seconds=18] [seed]
  * Stops after `calls` wrapped calls or max-seconds, whichever comes first.
@@ -51,7 +54,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
 #include <sys/mman.h>
+#include <sys/random.h>
+#include <sys/select.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -68,8 +78,8 @@ static double g_max_s = 18;
 static uint64_t g_seed = 0xefa17ULL;
 
 static atomic_int g_stop;
-static atomic_long g_calls, g_fail, g_lost_dgrams, g_short_reads, g_raw_efault, g_unwrapped_efault,
-    g_unwrapped_calls, g_compacts, g_produced;
+static atomic_long g_calls, g_fail, g_lost_dgrams, g_short_reads, g_raw_efault, g_other_calls,
+    g_compacts, g_produced;
 static atomic_long g_kind_calls[4];
 static const char *const g_kind_name[4] = {"pipe", "file", "stream", "dgram"};
 
@@ -117,7 +127,7 @@ static const uint32_t g_sizes[] = {16, 32, 64, 128, 256, 512, 1024, 2048};
 #define NSIZES 8
 #define GEN_CALLS 8192 /* calls per generation */
 #define META_CLASS 4   /* 256 bytes: the class metadata objects come from */
-#define META_MIN 16    /* survivors at least in the metadata class */
+#define META_MIN 24    /* survivors at least in the metadata class */
 
 typedef struct gen {
     struct gen *next;
@@ -255,6 +265,10 @@ typedef struct reader {
     struct mmsghdr *mm; /* 1 entry, heap */
     struct pollfd *pfd;
     struct stat *st;
+    struct epoll_event *ev; /* 8 entries, heap */
+    fd_set *set;
+    int *pair; /* int[2] for pipe2 */
+    int epfd;
     long ncalls;
 } reader_t;
 
@@ -277,8 +291,8 @@ static void pick_meta(reader_t *r) {
     gen_t *g = r->gen;
     unsigned even = (g->n[META_CLASS] + 1) / 2; /* >= META_MIN / 2 */
     unsigned j = (unsigned)(rng_next(&r->rs) % even);
-    void *o[7];
-    for (int k = 0; k < 7; k++)
+    void *o[10];
+    for (int k = 0; k < 10; k++)
         o[k] = g->obj[META_CLASS][2 * ((j + (unsigned)k) % even)];
     r->iov = o[0];
     r->mh = o[1];
@@ -287,6 +301,9 @@ static void pick_meta(reader_t *r) {
     r->mm = o[4];
     r->pfd = o[5];
     r->st = o[6];
+    r->ev = o[7];
+    r->set = o[8];
+    r->pair = o[9];
 }
 
 static unsigned char *pick_buf(reader_t *r, size_t *size) {
@@ -496,9 +513,13 @@ static int dgram_round(reader_t *r, unsigned char *buf, size_t len, int how) {
     }
     }
     count(r);
-    if (n < 0 && errno == EAGAIN) { /* the datagram is gone: the documented limitation */
-        atomic_fetch_add(&g_lost_dgrams, 1);
-        return 1;
+    if (n < 0 && errno == EAGAIN) { /* the datagram is gone */
+        if (how == 3) { /* recvmmsg retries its data buffers: the documented limitation */
+            atomic_fetch_add(&g_lost_dgrams, 1);
+            return 1;
+        }
+        fail("%s on dgram into %p (%zu bytes): the datagram was lost", name, (void *)buf, len);
+        return 0;
     }
     if (n < 0) {
         fail("%s on dgram into %p (%zu bytes): %s", name, (void *)buf, len, strerror(errno));
@@ -511,17 +532,136 @@ static int dgram_round(reader_t *r, unsigned char *buf, size_t len, int how) {
     return check_msg(buf, len, seq, name);
 }
 
-/* poll() and fstat() write into heap objects too, but are not wrapped. */
-static void unwrapped_round(reader_t *r) {
+/* The other calls libmesh wraps, each writing into a heap object of the metadata
+   class (or a data buffer for getrandom): poll, fstat, epoll_wait, select, pipe2,
+   getrandom. Any failure is one. */
+static void more_round(reader_t *r, unsigned char *buf, size_t len) {
     r->pfd[0] = (struct pollfd){r->rfd, POLLIN, 0};
     r->pfd[1] = (struct pollfd){r->wfd, POLLOUT, 0};
-    int rc = poll(r->pfd, 2, 0);
-    if (rc < 0 && errno == EFAULT)
-        atomic_fetch_add(&g_unwrapped_efault, 1);
-    rc = fstat(r->rfd, r->st);
-    if (rc < 0 && errno == EFAULT)
-        atomic_fetch_add(&g_unwrapped_efault, 1);
-    atomic_fetch_add(&g_unwrapped_calls, 2);
+    if (poll(r->pfd, 2, 0) < 0)
+        fail("poll into heap pollfds: %s", strerror(errno));
+    else if (!(r->pfd[1].revents & POLLOUT) && r->kind != 1)
+        fail("poll: the write end is not reported writable (revents %#x)", r->pfd[1].revents);
+    if (fstat(r->rfd, r->st) != 0)
+        fail("fstat into a heap struct stat: %s", strerror(errno));
+    if (epoll_wait(r->epfd, r->ev, 8, 0) < 0)
+        fail("epoll_wait into heap events: %s", strerror(errno));
+    FD_ZERO(r->set);
+    FD_SET(r->wfd, r->set);
+    struct timeval tv = {0, 0};
+    int k = select(r->wfd + 1, NULL, r->set, NULL, &tv);
+    if (k < 0)
+        fail("select with a heap fd_set: %s", strerror(errno));
+    else if (r->kind != 1 && (k != 1 || !FD_ISSET(r->wfd, r->set)))
+        fail("select: the write end is not reported writable (%d)", k);
+    if (pipe2(r->pair, O_CLOEXEC) != 0) {
+        fail("pipe2 into a heap int[2]: %s", strerror(errno));
+    } else {
+        close(r->pair[0]);
+        close(r->pair[1]);
+    }
+    for (size_t got = 0; got < len;) { /* more than 256 bytes may come in parts */
+        ssize_t k = getrandom(buf + got, len - got, GRND_NONBLOCK);
+        if (k <= 0) {
+            fail("getrandom into a heap buffer of %zu bytes: %s", len, k < 0 ? strerror(errno) : "0 bytes");
+            break;
+        }
+        got += (size_t)k;
+    }
+    atomic_fetch_add(&g_other_calls, 6);
+}
+
+/* The remaining wrapped calls, every 64th call, results again in heap objects:
+   accept4 (a listening AF_UNIX socket), getsockname/getpeername/getsockopt,
+   socketpair, stat/lstat/fstatat/statx, readlink, getcwd, sched_getaffinity,
+   getrusage, ppoll, pselect, epoll_pwait, sigtimedwait (a signal sent to the
+   thread itself must arrive, not be lost), and every 8192nd call a child reaped
+   with waitpid/wait4/waitid alternately (its exit status must arrive). */
+static int g_listen_fd;
+static struct sockaddr_un g_listen_addr;
+
+static void rare_round(reader_t *r, unsigned char *buf, size_t len) {
+    /* o: 256-byte metadata objects, reused from pick_meta's picks */
+    void *o[4] = {r->iov, r->mh, r->mm, r->addr};
+    int c = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (c < 0 || connect(c, (struct sockaddr *)&g_listen_addr, sizeof g_listen_addr) != 0) {
+        fail("connect to the listening socket: %s", strerror(errno));
+    } else {
+        *r->alen = sizeof(struct sockaddr_un);
+        int a = accept4(g_listen_fd, (struct sockaddr *)r->addr, r->alen, SOCK_CLOEXEC);
+        if (a < 0)
+            fail("accept4 with a heap address and length: %s (the connection is lost)", strerror(errno));
+        else
+            close(a);
+    }
+    if (c >= 0)
+        close(c);
+    socklen_t *sl = (socklen_t *)((char *)o[0] + 200);
+    *sl = sizeof(struct sockaddr_un);
+    if (getsockname(g_listen_fd, (struct sockaddr *)o[1], sl) != 0)
+        fail("getsockname into heap: %s", strerror(errno));
+    *sl = sizeof(int);
+    if (getsockopt(r->wfd, SOL_SOCKET, SO_TYPE, (char *)o[2], sl) != 0 && r->kind >= 2)
+        fail("getsockopt into heap: %s", strerror(errno));
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, r->pair) != 0) {
+        fail("socketpair into a heap int[2]: %s", strerror(errno));
+    } else {
+        *sl = sizeof(struct sockaddr_un);
+        if (getpeername(r->pair[0], (struct sockaddr *)o[1], sl) != 0)
+            fail("getpeername into heap: %s", strerror(errno));
+        close(r->pair[0]);
+        close(r->pair[1]);
+    }
+    if (stat("/proc/self", r->st) != 0 || lstat("/proc/self", r->st) != 0 ||
+        fstatat(AT_FDCWD, "/proc", r->st, 0) != 0)
+        fail("stat/lstat/fstatat into a heap struct stat: %s", strerror(errno));
+    if (statx(AT_FDCWD, "/proc", 0, STATX_BASIC_STATS, (struct statx *)o[3]) != 0)
+        fail("statx into a heap struct statx: %s", strerror(errno));
+    if (len >= 16 && readlink("/proc/self/exe", (char *)buf, len) <= 0)
+        fail("readlink into a heap buffer of %zu bytes: %s", len, strerror(errno));
+    if (len >= 2 && !getcwd((char *)buf, len) && errno != ERANGE)
+        fail("getcwd into a heap buffer of %zu bytes: %s", len, strerror(errno));
+    if (sched_getaffinity(0, sizeof(cpu_set_t), (cpu_set_t *)o[0]) != 0)
+        fail("sched_getaffinity into heap: %s", strerror(errno));
+    if (getrusage(RUSAGE_SELF, (struct rusage *)o[1]) != 0)
+        fail("getrusage into heap: %s", strerror(errno));
+    struct timespec zero = {0, 0};
+    r->pfd[0] = (struct pollfd){r->wfd, POLLOUT, 0};
+    if (ppoll(r->pfd, 1, &zero, NULL) < 0)
+        fail("ppoll into heap pollfds: %s", strerror(errno));
+    FD_ZERO(r->set);
+    FD_SET(r->wfd, r->set);
+    if (pselect(r->wfd + 1, NULL, r->set, NULL, &zero, NULL) < 0)
+        fail("pselect with a heap fd_set: %s", strerror(errno));
+    if (epoll_pwait(r->epfd, r->ev, 8, 0, NULL) != 1)
+        fail("epoll_pwait into heap events: %s", strerror(errno));
+    sigset_t usr1;
+    sigemptyset(&usr1);
+    sigaddset(&usr1, SIGUSR1);
+    pthread_kill(pthread_self(), SIGUSR1);
+    siginfo_t *si = (siginfo_t *)o[2];
+    int got = sigtimedwait(&usr1, si, &zero);
+    if (got != SIGUSR1 || si->si_signo != SIGUSR1)
+        fail("sigtimedwait into a heap siginfo: %d (%s), si_signo %d: the signal is lost", got,
+             got < 0 ? strerror(errno) : "ok", si->si_signo);
+    if (r->ncalls % 8192 == 0) {
+        int code = (int)(r->ncalls / 8192 % 100);
+        pid_t pid = fork();
+        if (pid == 0)
+            _exit(code);
+        int *status = (int *)((char *)o[3] + 64);
+        int how = (int)(r->ncalls / 8192 % 3);
+        pid_t w = pid < 0 ? -1
+                  : how == 0 ? waitpid(pid, status, 0)
+                  : how == 1 ? wait4(pid, status, 0, (struct rusage *)o[0])
+                             : (waitid(P_PID, (id_t)pid, si, WEXITED) == 0 ? pid : -1);
+        int st = how == 2 ? si->si_status : WIFEXITED(*status) ? WEXITSTATUS(*status) : -1;
+        if (w != pid || st != code)
+            fail("%s of a child exiting with %d: returned %d (%s), status %d",
+                 how == 0 ? "waitpid" : how == 1 ? "wait4" : "waitid", code, (int)w,
+                 w < 0 ? strerror(errno) : "ok", st);
+    }
+    atomic_fetch_add(&g_other_calls, 20);
 }
 
 static void *reader(void *arg) {
@@ -552,7 +692,9 @@ static void *reader(void *arg) {
         if (!ok && atomic_load(&g_fail) > 50)
             break;
         if ((r->ncalls & 15) == 0)
-            unwrapped_round(r);
+            more_round(r, buf, len);
+        if ((r->ncalls & 63) == 0)
+            rare_round(r, buf, len);
         if (r->ncalls % GEN_CALLS == 0)
             new_generation(r);
     }
@@ -619,6 +761,28 @@ int main(int argc, char **argv) {
     }
     rd[3].rfd = fds[0], rd[3].wfd = fds[1];
 
+    for (int k = 0; k < 4; k++) { /* an epoll set that always has one writable pipe */
+        int p[2];
+        struct epoll_event ev = {.events = EPOLLOUT};
+        rd[k].epfd = epoll_create1(EPOLL_CLOEXEC);
+        if (rd[k].epfd < 0 || pipe(p) != 0 || epoll_ctl(rd[k].epfd, EPOLL_CTL_ADD, p[1], &ev) != 0) {
+            perror("epoll");
+            return 1;
+        }
+    }
+    g_listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    g_listen_addr.sun_family = AF_UNIX;
+    snprintf(g_listen_addr.sun_path, sizeof g_listen_addr.sun_path, "/tmp/mesh_efault.%d.sock", (int)getpid());
+    unlink(g_listen_addr.sun_path);
+    if (g_listen_fd < 0 || bind(g_listen_fd, (struct sockaddr *)&g_listen_addr, sizeof g_listen_addr) != 0 ||
+        listen(g_listen_fd, 64) != 0) {
+        perror("listening socket");
+        return 1;
+    }
+    sigset_t usr1; /* the readers take SIGUSR1 with sigtimedwait */
+    sigemptyset(&usr1);
+    sigaddset(&usr1, SIGUSR1);
+    pthread_sigmask(SIG_BLOCK, &usr1, NULL);
     pthread_t pt, mt, rt[4];
     pthread_create(&pt, NULL, freer, NULL);
     pthread_create(&mt, NULL, mesher, NULL);
@@ -641,18 +805,19 @@ int main(int argc, char **argv) {
     atomic_store(&g_stop, 2);
     pthread_join(pt, NULL);
 
+    unlink(g_listen_addr.sun_path);
     size_t mesh_count = ctl_size("stats.mesh_count");
     if (g_ctl && mesh_count == 0)
         fail("under libmesh, but stats.mesh_count is 0: nothing was meshed");
     long f = atomic_load(&g_fail);
     printf("mesh_efault: %s: %ld calls in %.1f s (pipe %ld, file %ld, stream %ld, dgram %ld), %ld failures, "
-           "%ld short reads (stream, resumed), %ld datagrams lost (known limitation), %ld raw EFAULTs seen by "
-           "syscall(SYS_read), %ld of %ld unwrapped calls (poll, fstat) failed with EFAULT, %ld "
+           "%ld short reads (stream, resumed), %ld datagrams lost by recvmmsg (known limitation), %ld raw EFAULTs "
+           "seen by syscall(SYS_read), %ld other wrapped calls (poll, stat, accept, wait, ...), %ld "
            "generations, %ld compactions; %s mesh_count %zu\n",
            f ? "FAILED" : "OK", atomic_load(&g_calls), el, atomic_load(&g_kind_calls[0]),
            atomic_load(&g_kind_calls[1]), atomic_load(&g_kind_calls[2]), atomic_load(&g_kind_calls[3]), f,
            atomic_load(&g_short_reads), atomic_load(&g_lost_dgrams), atomic_load(&g_raw_efault),
-           atomic_load(&g_unwrapped_efault), atomic_load(&g_unwrapped_calls),
+           atomic_load(&g_other_calls),
            atomic_load(&g_produced), atomic_load(&g_compacts), g_ctl ? "libmesh:" : "no libmesh:", mesh_count);
     return f ? 1 : 0;
 }
