@@ -31,8 +31,11 @@
 #define PROBES 64            // t: right-half partners probed per left span
 #define MAX_CANDIDATES 1024  // spans looked at per round of a pass
 #define REPASS_PAIRS 16      // a pass that meshed this many is followed by another soon
+#define LONG_CHAIN 8         // aliases past which a source's remapping cost matters
+#define REMAP_NS 12000       // protect + remap of one virtual span, measured (2 cores)
 #define MAX_CHAIN 256        // virtual spans sharing one physical span
-#define PAUSE_BUCKETS 40     // log2 histogram of pass durations in ns
+#define PAUSE_SUB 8          // pass durations: 8 buckets per power of two of ns,
+#define PAUSE_BUCKETS (40 * PAUSE_SUB) // so a quantile is reported within 12.5%
 #define PASS_BUDGET_NS 1000000 // a pass stops meshing after 1 ms (the pause bound)
 #define CONTINUE_NS 10000000   // a truncated pass continues 10 ms later
 
@@ -148,9 +151,23 @@ static uint64_t alias_budget(void) {
     return (uint64_t)(m / 3 > 4096 ? (m - 4096) / 3 : m / 6);
 }
 
+// Bucket of a duration: its power of two and the next three bits below the top one.
+static unsigned pause_bucket(uint64_t ns) {
+    if (ns < PAUSE_SUB) return (unsigned)ns;
+    unsigned top = 63u - (unsigned)__builtin_clzll(ns); // >= 3
+    unsigned b = (top - 2) * PAUSE_SUB + (unsigned)((ns >> (top - 3)) & (PAUSE_SUB - 1));
+    return b < PAUSE_BUCKETS ? b : PAUSE_BUCKETS - 1;
+}
+
+// The largest duration a bucket holds (what a quantile reports: an upper bound).
+static uint64_t pause_bucket_max(unsigned b) {
+    if (b < PAUSE_SUB) return b;
+    unsigned top = b / PAUSE_SUB + 2, sub = b % PAUSE_SUB;
+    return ((uint64_t)(PAUSE_SUB + sub + 1) << (top - 3)) - 1;
+}
+
 static void record_pause(uint64_t ns) {
-    unsigned b = ns ? 63u - (unsigned)__builtin_clzll(ns) : 0;
-    pause_hist[b < PAUSE_BUCKETS ? b : PAUSE_BUCKETS - 1]++;
+    pause_hist[pause_bucket(ns)]++;
     if (ns > pause_max) pause_max = ns;
 }
 
@@ -159,7 +176,10 @@ static uint64_t pause_quantile(double q) {
     for (unsigned b = 0; b < PAUSE_BUCKETS; b++) total += pause_hist[b];
     for (unsigned b = 0; b < PAUSE_BUCKETS; b++) {
         seen += pause_hist[b];
-        if (total && seen >= q * total) return (uint64_t)2 << b; // bucket's upper bound
+        if (total && seen >= q * total) {
+            uint64_t hi = pause_bucket_max(b);
+            return hi < pause_max ? hi : pause_max; // never above the exact maximum
+        }
     }
     return 0;
 }
@@ -340,9 +360,22 @@ static size_t mesh_candidates(unsigned cls, unsigned n, uint64_t t0) {
                 return meshed;
             }
             // Destination: the fuller span (fewer bytes to copy), then the longer chain.
+            // But every virtual span of the source is protected and remapped (two
+            // system calls each) while the copy is at most a few KiB: a source with a
+            // long chain swaps roles with a shorter one, and one that would overrun
+            // the pass's budget waits for (nearly) the start of a later pass.
             unsigned ua = mh_span_in_use(a), ub = mh_span_in_use(b);
             mh_span_t *dst = ua > ub || (ua == ub && a->naliases >= b->naliases) ? a : b;
             mh_span_t *src = dst == a ? b : a;
+            if (src->naliases > LONG_CHAIN && src->naliases > dst->naliases) {
+                mh_span_t *t = src;
+                src = dst;
+                dst = t;
+            }
+            uint64_t spent = mh_os_now_ns() - t0;
+            if (src->naliases > LONG_CHAIN && spent > PASS_BUDGET_NS / 4 &&
+                spent + (uint64_t)(src->naliases + 1) * REMAP_NS > PASS_BUDGET_NS)
+                continue;
             mh_gh_unlist(cls, src);
             if (!mesh_pair(src, dst)) {
                 (void)mh_gh_refile(cls, src);
