@@ -11,6 +11,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -666,6 +667,7 @@ static void bg_sleep(int64_t period) {
 
 static void *background_main(void *arg) {
     (void)arg;
+    prctl(PR_SET_NAME, "libmesh-bg", 0, 0, 0); // what top and ps show for it
     for (;;) {
         bg_sleep(mh_opt[MH_OPT_period_ms]);
         if (!mh_opt[MH_OPT_background_thread]) break;

@@ -1,8 +1,9 @@
 /* bg_auto.c - mesh.background_thread = "auto" (the default): a program whose heap stays
  * small never gets a thread; one whose heap grows past 64 MiB gets exactly one, which
- * then meshes while the program sleeps (no frees or allocations of its own); a fork
- * child has no helper thread until it meshes a large heap itself; and neither
- * MESH_BACKGROUND_THREAD=false nor MESH_PERIOD_MS=0 ever starts one. Every surviving
+ * is named libmesh-bg and meshes while the program sleeps (no frees or allocations
+ * of its own); a fork child has no helper thread until it meshes a large heap
+ * itself; and neither MESH_BACKGROUND_THREAD=false nor MESH_PERIOD_MS=0 ever starts
+ * one. Every surviving
  * object is checked at the end of each phase.
  *
  * The variants run as re-executions of this program with their environment set, so
@@ -10,6 +11,7 @@
  * libmesh (mesh_mallctl not found) it checks only the objects and says so.
  * usage: bg_auto [auto|off|period0]   (no argument: all three, each in a child) */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <dlfcn.h>
 #include <errno.h>
 #include <stdbool.h>
@@ -48,6 +50,23 @@ static int threads(void) {
     fclose(f);
     if (n < 1) die("no Threads: line in /proc/self/status");
     return n;
+}
+
+/* Some thread of this process has the name libmesh-bg (/proc/self/task/N/comm). */
+static bool helper_named(void) {
+    DIR *d = opendir("/proc/self/task");
+    if (!d) die("cannot open /proc/self/task: %s", strerror(errno));
+    bool found = false;
+    for (struct dirent *e; !found && (e = readdir(d));) {
+        char path[300], name[32] = "";
+        snprintf(path, sizeof path, "/proc/self/task/%s/comm", e->d_name);
+        FILE *f = fopen(path, "r");
+        if (!f) continue;
+        found = fgets(name, sizeof name, f) && !strcmp(name, "libmesh-bg\n");
+        fclose(f);
+    }
+    closedir(d);
+    return found;
 }
 
 static size_t mesh_count(void) {
@@ -140,6 +159,7 @@ static int run(const char *mode) {
         size_t after = mesh_count();
         if (after <= before) die("no mesh while the program slept (%zu before, %zu after)", before, after);
         if (threads() != 2) die("%d threads after the idle phase, expected 2", threads());
+        if (!helper_named()) die("no thread of this process is named libmesh-bg");
     }
     verify(&s, "idle");
 
