@@ -66,9 +66,14 @@ int mh_os_memfd_create(int *fd_out) {
 
 int mh_os_ftruncate(int fd, uint64_t size) { return OS_CALL(ftruncate(fd, (off_t)size)); }
 
+// fstat as a raw system call: libmesh exports an fstat of its own (wrap_io.c), and the
+// heap's own bookkeeping must not go through the program-facing wrapper (its first
+// use looks the next definition up with dlsym, possibly in the middle of a malloc).
+static int raw_fstat(int fd, struct stat *st) { return (int)syscall(SYS_fstat, fd, st); }
+
 int mh_os_file_id(int fd, uint64_t *dev, uint64_t *ino) {
     struct stat st;
-    int rc = OS_CALL(fstat(fd, &st));
+    int rc = OS_CALL(raw_fstat(fd, &st));
     if (rc == 0) {
         *dev = st.st_dev;
         *ino = st.st_ino;
@@ -80,7 +85,7 @@ int mh_os_close(int fd) { return OS_CALL(close(fd)); }
 
 int mh_os_file_blocks(int fd, uint64_t *bytes) {
     struct stat st;
-    int rc = OS_CALL(fstat(fd, &st));
+    int rc = OS_CALL(raw_fstat(fd, &st));
     if (rc == 0) *bytes = (uint64_t)st.st_blocks * 512;
     return rc;
 }
