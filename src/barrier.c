@@ -8,6 +8,7 @@
 #include "barrier.h"
 
 #include <errno.h>
+#include <setjmp.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -22,6 +23,7 @@ extern int __sigaction(int, const struct sigaction *, struct sigaction *);
 static struct sigaction app[2]; // [0] SIGSEGV, [1] SIGBUS
 static _Atomic int installed;
 static __thread uintptr_t last_fault_addr MH_TLS_IE;
+static __thread jmp_buf *probe_env MH_TLS_IE; // set while mh_barrier_copy copies
 static __thread uint64_t last_fault_epoch MH_TLS_IE;
 
 static void raw_sigmask(int how, const sigset_t *set, sigset_t *old) {
@@ -83,6 +85,11 @@ static void on_fault(int sig, siginfo_t *info, void *ctx) {
     }
     last_fault_addr = 0;
     errno = saved;
+    if (probe_env && info->si_code > 0) { // a copy of program memory hit a bad pointer
+        jmp_buf *env = probe_env;
+        probe_env = NULL;
+        longjmp(*env, 1); // our handler runs with SA_NODEFER: no mask to restore
+    }
     chain(sig, info, ctx);
 }
 
@@ -101,6 +108,23 @@ void mh_barrier_install(void) {
     __sigaction(SIGSEGV, &sa, &app[0]);
     __sigaction(SIGBUS, &sa, &app[1]);
     mh_store_release(&installed, 1);
+}
+
+bool mh_barrier_installed(void) { return mh_load_acquire(&installed) == 1; }
+
+// The wrappers' copies of program memory the kernel would have checked: a bad pointer
+// faults into our handler, which comes back here, and the caller reports EFAULT as
+// the system call would have. Only once our handler is installed (the wrappers do not
+// copy before the first mesh).
+bool mh_barrier_copy(void *dst, const void *src, size_t n) {
+    if (!mh_barrier_installed()) return false;
+    jmp_buf env;
+    if (setjmp(env)) return false; // probe_env was cleared by the handler
+    probe_env = &env;
+    memcpy(dst, src, n);
+    __asm__ volatile("" ::: "memory"); // the copy happens while probe_env is set
+    probe_env = NULL;
+    return true;
 }
 
 // Our handler is still the kernel's for both signals. A program (or a library) that

@@ -13,6 +13,7 @@
 
 #include <signal.h>
 #include <stdbool.h>
+#include <stddef.h>
 
 // Installs the handler (once, idempotent). Nothing is installed until the first pass.
 void mh_barrier_install(void);
@@ -20,5 +21,10 @@ void mh_barrier_install(void);
 int mh_barrier_sigaction(int sig, const struct sigaction *act, struct sigaction *old);
 // False when SIGSEGV or SIGBUS no longer reaches our handler (a raw rt_sigaction).
 bool mh_barrier_intact(void);
+// Our handler is installed (from the first mesh pass on).
+bool mh_barrier_installed(void);
+// Copies n bytes of program memory that may be a bad pointer; false (nothing or part
+// copied) if it faulted, or if our handler is not installed yet.
+bool mh_barrier_copy(void *dst, const void *src, size_t n);
 
 #endif

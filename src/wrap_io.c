@@ -40,6 +40,7 @@
 #include <unistd.h>
 
 #include "arena.h"
+#include "barrier.h"
 #include "common.h"
 #include "mesh.h"
 #include "size_class.h"
@@ -49,10 +50,23 @@ extern ssize_t __pread64(int, void *, size_t, off_t);
 
 #define BOUNCE MH_MESH_MAX_SIZE
 
-// p lies in an object the mesher may write-protect.
+// p lies in an object the mesher may write-protect (never before the first mesh pass,
+// which installs the barrier: until then nothing is bounced).
 static inline bool meshed_class(const void *p) {
     unsigned e = mh_dir_class(p);
-    return e != 0 && mh_classes[e & 63].size <= MH_MESH_MAX_SIZE;
+    return e != 0 && mh_classes[e & 63].size <= MH_MESH_MAX_SIZE && mh_barrier_installed();
+}
+
+// Program memory the kernel would have checked (an address length, a msghdr, an fd
+// set, an iovec array, an address buffer) is read and written through
+// mh_barrier_copy: a bad pointer then makes the call fail with EFAULT, as it would
+// have without libmesh, instead of crashing inside the wrapper.
+static bool get(void *dst, const void *src, size_t n) { return mh_barrier_copy(dst, src, n); }
+static bool put(void *dst, const void *src, size_t n) { return mh_barrier_copy(dst, src, n); }
+
+static ssize_t efault(void) {
+    errno = EFAULT;
+    return -1;
 }
 
 // True (after waiting) when an EFAULT may have been caused by meshing.
@@ -125,35 +139,42 @@ MH_EXPORT ssize_t pread(int fd, void *buf, size_t n, off_t off) { return pread_f
 
 MH_EXPORT ssize_t pread64(int fd, void *buf, size_t n, off_t off) { return pread_full(fd, buf, n, off); }
 
-// The total of cnt iovecs when it fits a bounce buffer and one of them is in a meshed
-// class; 0 otherwise (also for counts the kernel will refuse).
-static size_t iov_bounce_len(const struct iovec *iov, int cnt) {
-    if (!iov || cnt <= 0 || cnt > 1024) return 0;
+// Up to IOV_BOUNCE iovecs whose total fits a bounce buffer, one of them in a meshed
+// class: the array is copied to local (it may be a bad pointer) and the total returned;
+// 0 otherwise (also for counts the kernel will refuse).
+#define IOV_BOUNCE 64
+
+static size_t iov_bounce_len(const struct iovec *iov, int cnt, struct iovec *local) {
+    if (!iov || cnt <= 0 || cnt > IOV_BOUNCE || !mh_barrier_installed()) return 0;
+    if (!get(local, iov, (size_t)cnt * sizeof *iov)) return 0; // the kernel will say EFAULT
     size_t total = 0;
     bool any = false;
     for (int i = 0; i < cnt; i++) {
-        if (iov[i].iov_len > BOUNCE || (total += iov[i].iov_len) > BOUNCE) return 0;
-        any |= iov[i].iov_len && meshed_class(iov[i].iov_base);
+        if (local[i].iov_len > BOUNCE || (total += local[i].iov_len) > BOUNCE) return 0;
+        any |= local[i].iov_len && meshed_class(local[i].iov_base);
     }
     return any ? total : 0;
 }
 
-static void scatter(const struct iovec *iov, int cnt, const char *src, size_t n) {
-    for (int i = 0; i < cnt && n; i++) {
-        size_t k = iov[i].iov_len < n ? iov[i].iov_len : n;
-        memcpy(iov[i].iov_base, src, k);
-        src += k;
-        n -= k;
+// Spreads n bounced bytes over the iovecs; the bytes placed, or -1 (EFAULT) when the
+// first buffer was a bad pointer, as the kernel would have answered.
+static ssize_t scatter(const struct iovec *iov, int cnt, const char *src, size_t n) {
+    size_t done = 0;
+    for (int i = 0; i < cnt && done < n; i++) {
+        size_t k = iov[i].iov_len < n - done ? iov[i].iov_len : n - done;
+        if (!put(iov[i].iov_base, src + done, k)) return done ? (ssize_t)done : efault();
+        done += k;
     }
+    return (ssize_t)done;
 }
 
 MH_EXPORT ssize_t readv(int fd, const struct iovec *iov, int cnt) {
-    size_t total = iov_bounce_len(iov, cnt);
+    struct iovec local[IOV_BOUNCE];
+    size_t total = iov_bounce_len(iov, cnt, local);
     if (total) { // one read of the total is what readv does, datagrams included
         char tmp[BOUNCE];
         ssize_t r = __read(fd, tmp, total);
-        if (r > 0) scatter(iov, cnt, tmp, (size_t)r);
-        return r;
+        return r > 0 ? scatter(local, cnt, tmp, (size_t)r) : r;
     }
     REAL(ssize_t(*)(int, const struct iovec *, int), "readv");
     RETRY_ON_MESH(real_(fd, iov, cnt));
@@ -162,18 +183,25 @@ MH_EXPORT ssize_t readv(int fd, const struct iovec *iov, int cnt) {
 // preadv, likewise completed when a mesh cut it short (up to 64 iovecs).
 static ssize_t preadv_full(ssize_t (*real)(int, const struct iovec *, int, off_t), int fd,
                            const struct iovec *iov, int cnt, off_t off) {
-    size_t total = iov_bounce_len(iov, cnt);
+    struct iovec mine[IOV_BOUNCE], rest[IOV_BOUNCE];
+    size_t total = iov_bounce_len(iov, cnt, mine);
     if (total) {
         char tmp[BOUNCE];
         ssize_t r = __pread64(fd, tmp, total, off);
-        if (r > 0) scatter(iov, cnt, tmp, (size_t)r);
-        return r;
+        return r > 0 ? scatter(mine, cnt, tmp, (size_t)r) : r;
     }
-    struct iovec rest[64];
-    if (cnt <= 0 || cnt > 64) RETRY_ON_MESH(real(fd, iov, cnt, off));
+    if (cnt <= 0 || cnt > IOV_BOUNCE) RETRY_ON_MESH(real(fd, iov, cnt, off));
+    uint64_t e0 = mh_mesh_epoch();
+    ssize_t first = real(fd, iov, cnt, off);
+    if (first >= 0 ? e0 == mh_mesh_epoch() && !(e0 & 1) : errno != EFAULT || !meshing_caused(e0)) return first;
+    // A mesh may have cut it short: go on from a copy of the array (a bad pointer there
+    // would have failed the first call).
+    if (!get(mine, iov, (size_t)cnt * sizeof *iov)) return first;
+    iov = mine;
     total = 0;
-    size_t done = 0;
+    size_t done = first > 0 ? (size_t)first : 0;
     for (int i = 0; i < cnt; i++) total += iov[i].iov_len;
+    if (first >= 0 && (first == 0 || done == total)) return first;
     for (int tries = 0;; tries++) {
         int k = 0;
         size_t skip = done;
@@ -230,8 +258,9 @@ MH_EXPORT ssize_t recvfrom(int fd, void *buf, size_t n, int flags, struct sockad
                            socklen_t *len) {
     REAL(ssize_t(*)(int, void *, size_t, int, struct sockaddr *, socklen_t *), "recvfrom");
     char name[NAME_MAX_BOUNCE], tmp[BOUNCE];
-    socklen_t nl = addr && len ? *len : 0;
-    bool bounce_name = addr && len && nl <= sizeof name, bounce_data = n <= BOUNCE && meshed_class(buf);
+    socklen_t nl = 0;
+    bool bounce_name = addr && len && mh_barrier_installed() && get(&nl, len, sizeof nl) && nl <= sizeof name;
+    bool bounce_data = n <= BOUNCE && meshed_class(buf);
     if (!bounce_name && !bounce_data) RETRY_ON_MESH(real_(fd, buf, n, flags, addr, len));
     for (int tries = 0;; tries++) {
         uint64_t e = mh_mesh_epoch();
@@ -240,10 +269,7 @@ MH_EXPORT ssize_t recvfrom(int fd, void *buf, size_t n, int flags, struct sockad
                           bounce_name ? &l : len);
         if (r >= 0) {
             if (bounce_data) memcpy(buf, tmp, (size_t)r < n ? (size_t)r : n);
-            if (bounce_name) {
-                memcpy(addr, name, l < nl ? l : nl);
-                *len = l;
-            }
+            if (bounce_name && (!put(addr, name, l < nl ? l : nl) || !put(len, &l, sizeof l))) return efault();
             return r;
         }
         if (errno != EFAULT || tries > 1000 || !meshing_caused(e)) return r;
@@ -253,25 +279,30 @@ MH_EXPORT ssize_t recvfrom(int fd, void *buf, size_t n, int flags, struct sockad
 static ssize_t recvmsg_bounced(ssize_t (*real)(int, struct msghdr *, int), int fd, struct msghdr *msg,
                                int flags) {
     char name[NAME_MAX_BOUNCE], control[CONTROL_MAX_BOUNCE], data[BOUNCE];
-    struct msghdr local = *msg;
-    struct iovec one;
-    size_t total = msg->msg_iovlen <= 1024 ? iov_bounce_len(msg->msg_iov, (int)msg->msg_iovlen) : 0;
+    struct msghdr asked, local;
+    struct iovec iov[IOV_BOUNCE], one;
+    if (!mh_barrier_installed() || !get(&asked, msg, sizeof asked)) return real(fd, msg, flags);
+    local = asked;
+    size_t total = asked.msg_iovlen <= IOV_BOUNCE ? iov_bounce_len(asked.msg_iov, (int)asked.msg_iovlen, iov) : 0;
     if (total) {
         one = (struct iovec){data, total};
         local.msg_iov = &one;
         local.msg_iovlen = 1;
     }
-    if (msg->msg_name && msg->msg_namelen <= sizeof name) local.msg_name = name;
-    if (msg->msg_control && msg->msg_controllen <= sizeof control) local.msg_control = control;
+    if (asked.msg_name && asked.msg_namelen <= sizeof name) local.msg_name = name;
+    if (asked.msg_control && asked.msg_controllen <= sizeof control) local.msg_control = control;
     ssize_t r = real(fd, &local, flags);
     if (r < 0) return r;
-    if (total) scatter(msg->msg_iov, (int)msg->msg_iovlen, data, (size_t)r < total ? (size_t)r : total);
-    if (local.msg_name == name) memcpy(msg->msg_name, name, local.msg_namelen < msg->msg_namelen ? local.msg_namelen : msg->msg_namelen);
-    if (local.msg_control == control) memcpy(msg->msg_control, control, local.msg_controllen);
-    msg->msg_namelen = local.msg_namelen;
-    msg->msg_controllen = local.msg_controllen;
-    msg->msg_flags = local.msg_flags;
-    return r;
+    if (total && scatter(iov, (int)asked.msg_iovlen, data, (size_t)r < total ? (size_t)r : total) < 0) return -1;
+    bool ok = true;
+    if (local.msg_name == name)
+        ok &= put(asked.msg_name, name, local.msg_namelen < asked.msg_namelen ? local.msg_namelen : asked.msg_namelen);
+    if (local.msg_control == control) ok &= put(asked.msg_control, control, local.msg_controllen);
+    asked.msg_namelen = local.msg_namelen;
+    asked.msg_controllen = local.msg_controllen;
+    asked.msg_flags = local.msg_flags;
+    ok &= put(msg, &asked, sizeof asked);
+    return ok ? r : efault();
 }
 
 MH_EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags) {
@@ -285,29 +316,33 @@ MH_EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags) {
 MH_EXPORT int recvmmsg(int fd, struct mmsghdr *vec, unsigned int n, int flags, struct timespec *t) {
     REAL(int (*)(int, struct mmsghdr *, unsigned int, int, struct timespec *), "recvmmsg");
     enum { MAX_BOUNCE = 16 };
-    if (!vec || n > MAX_BOUNCE) RETRY_ON_MESH(real_(fd, vec, n, flags, t));
-    struct mmsghdr local[MAX_BOUNCE];
+    struct mmsghdr asked[MAX_BOUNCE], local[MAX_BOUNCE];
     char names[MAX_BOUNCE][NAME_MAX_BOUNCE];
+    if (!vec || n > MAX_BOUNCE || !mh_barrier_installed() || !get(asked, vec, n * sizeof *vec))
+        RETRY_ON_MESH(real_(fd, vec, n, flags, t));
     for (int tries = 0;; tries++) {
         uint64_t e = mh_mesh_epoch();
         for (unsigned i = 0; i < n; i++) {
-            local[i] = vec[i];
-            if (vec[i].msg_hdr.msg_name && vec[i].msg_hdr.msg_namelen <= NAME_MAX_BOUNCE)
+            local[i] = asked[i];
+            if (asked[i].msg_hdr.msg_name && asked[i].msg_hdr.msg_namelen <= NAME_MAX_BOUNCE)
                 local[i].msg_hdr.msg_name = names[i];
         }
         int r = real_(fd, local, n, flags, t);
         if (r >= 0) {
+            bool ok = true;
             for (int i = 0; i < r; i++) {
+                struct mmsghdr out = asked[i];
                 if (local[i].msg_hdr.msg_name == names[i])
-                    memcpy(vec[i].msg_hdr.msg_name, names[i],
-                           local[i].msg_hdr.msg_namelen < vec[i].msg_hdr.msg_namelen
-                               ? local[i].msg_hdr.msg_namelen : vec[i].msg_hdr.msg_namelen);
-                vec[i].msg_hdr.msg_namelen = local[i].msg_hdr.msg_namelen;
-                vec[i].msg_hdr.msg_controllen = local[i].msg_hdr.msg_controllen;
-                vec[i].msg_hdr.msg_flags = local[i].msg_hdr.msg_flags;
-                vec[i].msg_len = local[i].msg_len;
+                    ok &= put(asked[i].msg_hdr.msg_name, names[i],
+                              local[i].msg_hdr.msg_namelen < asked[i].msg_hdr.msg_namelen
+                                  ? local[i].msg_hdr.msg_namelen : asked[i].msg_hdr.msg_namelen);
+                out.msg_hdr.msg_namelen = local[i].msg_hdr.msg_namelen;
+                out.msg_hdr.msg_controllen = local[i].msg_hdr.msg_controllen;
+                out.msg_hdr.msg_flags = local[i].msg_hdr.msg_flags;
+                out.msg_len = local[i].msg_len;
+                ok &= put(&vec[i], &out, sizeof out);
             }
-            return r;
+            return ok ? r : (int)efault();
         }
         if (errno != EFAULT || tries > 1000 || !meshing_caused(e)) return r;
     }
@@ -319,13 +354,15 @@ MH_EXPORT int recvmmsg(int fd, struct mmsghdr *vec, unsigned int n, int flags, s
 static int accept_bounced(int (*real)(int, struct sockaddr *, socklen_t *, int), int fd,
                           struct sockaddr *addr, socklen_t *len, int flags) {
     struct sockaddr_storage ss;
-    if (!addr || !len || *len > sizeof ss || !(meshed_class(addr) || meshed_class(len)))
+    socklen_t asked;
+    if (!addr || !len || !(meshed_class(addr) || meshed_class(len)) || !get(&asked, len, sizeof asked) ||
+        asked > sizeof ss)
         return real(fd, addr, len, flags);
-    socklen_t l = *len, asked = l;
+    socklen_t l = asked;
     int r = real(fd, (struct sockaddr *)&ss, &l, flags);
-    if (r >= 0) {
-        memcpy(addr, &ss, l < asked ? l : asked);
-        *len = l;
+    if (r >= 0 && (!put(addr, &ss, l < asked ? l : asked) || !put(len, &l, sizeof l))) {
+        close(r); // as the kernel does when it cannot write the address back
+        return (int)efault();
     }
     return r;
 }
@@ -355,8 +392,8 @@ MH_EXPORT pid_t wait4(pid_t pid, int *status, int options, struct rusage *ru) {
     int st = 0;
     struct rusage lru;
     pid_t r = real_(pid, status ? &st : NULL, options, ru ? &lru : NULL);
-    if (r > 0 && status) *status = st;
-    if (r > 0 && ru) *ru = lru;
+    if (r > 0 && ((status && !put(status, &st, sizeof st)) || (ru && !put(ru, &lru, sizeof lru))))
+        return (pid_t)efault(); // the child is reaped, as with the kernel's own EFAULT
     return r;
 }
 
@@ -395,15 +432,14 @@ static bool any_meshed(const void *a, const void *b, const void *c, const void *
     return (a && meshed_class(a)) || (b && meshed_class(b)) || (c && meshed_class(c)) || (d && meshed_class(d));
 }
 
-static void *set_in(void *local, const void *set, size_t bytes) {
+// Copies a set in (NULL stays NULL); *ok turns false when set is a bad pointer.
+static void *set_in(void *local, const void *set, size_t bytes, bool *ok) {
     if (!set) return NULL;
-    memcpy(local, set, bytes);
+    *ok &= get(local, set, bytes);
     return local;
 }
 
-static void set_out(void *set, const void *local, size_t bytes) {
-    if (set) memcpy(set, local, bytes);
-}
+static bool set_out(void *set, const void *local, size_t bytes) { return !set || put(set, local, bytes); }
 
 MH_EXPORT int select(int n, fd_set *rd, fd_set *wr, fd_set *ex, struct timeval *t) {
     REAL(int (*)(int, fd_set *, fd_set *, fd_set *, struct timeval *), "select");
@@ -411,16 +447,16 @@ MH_EXPORT int select(int n, fd_set *rd, fd_set *wr, fd_set *ex, struct timeval *
     if (bytes > SET_MAX_BOUNCE || !any_meshed(rd, wr, ex, t)) return real_(n, rd, wr, ex, t);
     uint64_t lr[SET_MAX_BOUNCE / 8], lw[SET_MAX_BOUNCE / 8], le[SET_MAX_BOUNCE / 8];
     struct timeval lt;
-    int r = real_(n, set_in(lr, rd, bytes), set_in(lw, wr, bytes), set_in(le, ex, bytes), set_in(&lt, t, sizeof lt));
+    bool ok = true;
+    fd_set *in_r = set_in(lr, rd, bytes, &ok), *in_w = set_in(lw, wr, bytes, &ok), *in_e = set_in(le, ex, bytes, &ok);
+    struct timeval *in_t = set_in(&lt, t, sizeof lt, &ok);
+    if (!ok) return (int)efault();
+    int r = real_(n, in_r, in_w, in_e, in_t);
     int saved = errno;
-    if (r >= 0) {
-        set_out(rd, lr, bytes);
-        set_out(wr, lw, bytes);
-        set_out(ex, le, bytes);
-    }
-    set_out(t, &lt, t ? sizeof lt : 0); // Linux updates the timeout also on EINTR
+    if (r >= 0) ok = set_out(rd, lr, bytes) && set_out(wr, lw, bytes) && set_out(ex, le, bytes);
+    ok &= set_out(t, &lt, t ? sizeof lt : 0); // Linux updates the timeout also on EINTR
     errno = saved;
-    return r;
+    return ok ? r : (int)efault();
 }
 
 MH_EXPORT int pselect(int n, fd_set *rd, fd_set *wr, fd_set *ex, const struct timespec *t, const sigset_t *mask) {
@@ -428,12 +464,12 @@ MH_EXPORT int pselect(int n, fd_set *rd, fd_set *wr, fd_set *ex, const struct ti
     size_t bytes = n > 0 ? ((size_t)n + 63) / 64 * 8 : 0;
     if (bytes > SET_MAX_BOUNCE || !any_meshed(rd, wr, ex, NULL)) return real_(n, rd, wr, ex, t, mask);
     uint64_t lr[SET_MAX_BOUNCE / 8], lw[SET_MAX_BOUNCE / 8], le[SET_MAX_BOUNCE / 8];
-    int r = real_(n, set_in(lr, rd, bytes), set_in(lw, wr, bytes), set_in(le, ex, bytes), t, mask);
-    if (r >= 0) {
-        set_out(rd, lr, bytes);
-        set_out(wr, lw, bytes);
-        set_out(ex, le, bytes);
-    }
+    bool ok = true;
+    fd_set *in_r = set_in(lr, rd, bytes, &ok), *in_w = set_in(lw, wr, bytes, &ok), *in_e = set_in(le, ex, bytes, &ok);
+    if (!ok) return (int)efault();
+    int r = real_(n, in_r, in_w, in_e, t, mask);
+    if (r >= 0 && !(set_out(rd, lr, bytes) && set_out(wr, lw, bytes) && set_out(ex, le, bytes)))
+        return (int)efault();
     return r;
 }
 
