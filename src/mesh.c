@@ -1,7 +1,8 @@
 // mesh.c - the mesher (see mesh.h for the algorithm and its guarantees).
 //
-// Locking: one pass at a time (pass_lock, tried, never waited for on a free path);
-// a class is meshed under its class lock with its bitmaps exclusive. The barrier
+// Locking: one tick or pass at a time (pass_lock; a free reaches it at most once a
+// period, through the rate limit's compare-and-swap, and never once the background
+// thread runs); a class is meshed under its class lock with its bitmaps exclusive. The barrier
 // state (epoch, protected ranges) is written by the pass and read lock-free by the
 // fault handler and the syscall wrappers. Scratch arrays are static (pass_lock).
 #define _GNU_SOURCE

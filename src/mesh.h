@@ -1,9 +1,11 @@
 // mesh.h - meshing: merges detached spans of one size class whose live objects sit at
 // non-overlapping slots onto one physical span, remapping the other's virtual pages.
 //
-// A pass takes one class (or all), under that class's lock and with its bitmaps
-// exclusive (free sections drained), finds pairs with the split mesher (shuffle the
-// candidates, halve, probe t = 64 partners each) and meshes them: write-protect the
+// A tick (from a free, or the background thread once the heap is large) runs passes
+// over the classes most worth it within about 1 ms. A pass takes one class, under that
+// class's lock and with its bitmaps exclusive (free sections drained), and in rounds
+// of up to 1024 spans finds pairs with the split mesher (shuffle the candidates,
+// halve, probe t = 64 partners each) and meshes them: write-protect the
 // source and its aliases, copy live objects to the same offsets in the destination,
 // map every source virtual range onto the destination's file pages, punch the
 // source's file pages, release the barrier. Aliases are counted against a VMA budget
