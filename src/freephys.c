@@ -24,6 +24,7 @@
 
 #include "arena.h"
 #include "atomic.h"
+#include "helper.h"
 #include "lock.h"
 #include "log.h"
 #include "mesh.h"
@@ -123,7 +124,8 @@ void mh_freephys_drain(void) {
 
 static void *freephys_main(void *arg) {
     (void)arg;
-    while (mh_opt[MH_OPT_freephys_thread]) {
+    uint64_t alone_check = 0;
+    while (mh_opt[MH_OPT_freephys_thread] && !mh_helper_alone(&alone_check)) {
         uint32_t seen = mh_load_acquire(&wake);
         mh_freephys_drain();
         if (atomic_exchange(&purge_wanted, 0)) mh_arena_purge_excess();
@@ -134,6 +136,7 @@ static void *freephys_main(void *arg) {
     }
     mh_freephys_drain();
     mh_store_release(&running, 0);
+    mh_helper_leaving();
     return NULL;
 }
 
@@ -141,19 +144,10 @@ void mh_freephys_start(void) {
     int expected = 0;
     if (!mh_opt[MH_OPT_freephys_thread] || !atomic_compare_exchange_strong(&running, &expected, 1))
         return;
-    pthread_attr_t attr;
-    pthread_t t;
-    pthread_attr_init(&attr);
-    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    sigset_t all, old; // the program's signals go to its own threads
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
-    if (pthread_create(&t, &attr, freephys_main, NULL) != 0) {
+    if (!mh_helper_start(freephys_main)) {
         mh_store_release(&running, 0);
         mh_warn("mesh.freephys_thread: cannot start the thread; page release stays inline");
     }
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    pthread_attr_destroy(&attr);
 }
 
 bool mh_freephys_punch(uintptr_t start, size_t len) {

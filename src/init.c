@@ -14,6 +14,7 @@
 #include "atomic.h"
 #include "freephys.h"
 #include "global_heap.h"
+#include "helper.h"
 #include "mesh.h"
 #include "os.h"
 #include "settings.h"
@@ -60,6 +61,7 @@ static void fork_parent(void) {
 
 static void fork_child(void) {
     if (canary_page) canary_page[0] = 1;
+    mh_helper_fork_child(); // before any helper is started again
     mh_mesh_fork_child();
     mh_arena_fork_child();
     mh_gh_fork_child();

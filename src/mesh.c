@@ -23,6 +23,7 @@
 #include "checks.h"
 #include "freephys.h"
 #include "global_heap.h"
+#include "helper.h"
 #include "info.h"
 #include "lock.h"
 #include "log.h"
@@ -669,9 +670,10 @@ static void bg_sleep(int64_t period) {
 static void *background_main(void *arg) {
     (void)arg;
     prctl(PR_SET_NAME, "libmesh-bg", 0, 0, 0); // what top and ps show for it
+    uint64_t alone_check = 0;
     for (;;) {
         bg_sleep(mh_opt[MH_OPT_period_ms]);
-        if (!mh_opt[MH_OPT_background_thread]) break;
+        if (!mh_opt[MH_OPT_background_thread] || mh_helper_alone(&alone_check)) break;
         migrate_maybe();
         if (mh_opt[MH_OPT_period_ms] > 0) {
             uint64_t now = coarse_now_ns();
@@ -681,21 +683,12 @@ static void *background_main(void *arg) {
         mh_arena_purge_all();
     }
     mh_store_release(&bg_state, 0);
+    mh_helper_leaving();
     return NULL;
 }
 
 static bool start_thread(void) {
-    pthread_attr_t attr;
-    pthread_t t;
-    pthread_attr_init(&attr);
-    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    // All signals blocked in the helper: the program's signals go to its own threads.
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
-    bool ok = pthread_create(&t, &attr, background_main, NULL) == 0;
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    pthread_attr_destroy(&attr);
+    bool ok = mh_helper_start(background_main);
     if (!ok) mh_store_release(&bg_state, 0);
     return ok;
 }

@@ -14,6 +14,8 @@
 #include <dirent.h>
 #include <dlfcn.h>
 #include <errno.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -179,28 +181,90 @@ static int run(const char *mode) {
     return 0;
 }
 
+/* pexit: the main thread leaves with pthread_exit while a worker still runs; when
+   the worker ends, the process must end with status 0 and run its atexit handlers,
+   as without libmesh - the helper threads must not keep it alive. */
+static void *late_worker(void *arg) {
+    (void)arg;
+    sleep_ms(200);
+    return NULL;
+}
+
+static void said_bye(void) { stress_say("atexit handler ran\n"); }
+
+static int run_pexit(const char *mode) {
+    g_mode = mode;
+    uint64_t rng = 0x9e11;
+    set_t s = {0};
+    fragment(&s, 96, &rng);
+    for (int i = 0; i < 500 && g_ctl && threads() < 2; i++) churn(1);
+    if (g_ctl && threads() < 2) die("no helper thread started");
+    atexit(said_bye);
+    pthread_t t;
+    if (pthread_create(&t, NULL, late_worker, NULL) != 0) die("pthread_create failed");
+    pthread_exit(NULL);
+}
+
+/* Runs this program in MODE with two environment settings; true if it exited 0 within
+   limit_s seconds (and, for pexit, ran its atexit handler: its stderr is checked). */
+static bool run_child(char **argv, const char *mode, const char *env1, const char *env2, int limit_s) {
+    int pipefd[2];
+    if (pipe(pipefd) != 0) die("pipe: %s", strerror(errno));
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid < 0) die("fork: %s", strerror(errno));
+    if (pid == 0) {
+        close(pipefd[0]);
+        dup2(pipefd[1], 2);
+        putenv((char *)env1);
+        putenv((char *)env2);
+        execl("/proc/self/exe", argv[0], mode, (char *)NULL);
+        die("exec /proc/self/exe: %s", strerror(errno));
+    }
+    close(pipefd[1]);
+    char err[4096] = "";
+    size_t got = 0;
+    int st = 0;
+    bool done = false;
+    for (int ms = 0; ms < limit_s * 1000 && !done; ms += 10) {
+        done = waitpid(pid, &st, WNOHANG) == pid;
+        if (!done) sleep_ms(10);
+    }
+    if (!done) {
+        kill(pid, SIGKILL);
+        waitpid(pid, &st, 0);
+    }
+    ssize_t n;
+    while (got + 1 < sizeof err && (n = read(pipefd[0], err + got, sizeof err - 1 - got)) > 0) got += (size_t)n;
+    err[got] = 0;
+    close(pipefd[0]);
+    fputs(err, stderr);
+    if (!done) printf("bg_auto %s: FAIL: still running after %d s (killed)\n", mode, limit_s);
+    else if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) printf("bg_auto %s: FAIL: status %#x\n", mode, st);
+    else if (!strcmp(mode, "pexit") && !strstr(err, "atexit handler ran\n"))
+        printf("bg_auto %s: FAIL: exited without running its atexit handler\n", mode);
+    else {
+        if (!strcmp(mode, "pexit")) printf("bg_auto %s (%s): ok\n", mode, env2);
+        return true;
+    }
+    return false;
+}
+
 int main(int argc, char **argv) {
     g_ctl = (mallctl_fn)dlsym(RTLD_DEFAULT, "mesh_mallctl");
     alarm(120);
+    if (argc > 1 && !strcmp(argv[1], "pexit")) return run_pexit(argv[1]);
     if (argc > 1) return run(argv[1]);
-    static const char *const modes[][3] = {{"auto", "MESH_BACKGROUND_THREAD=auto", "MESH_PERIOD_MS=1"},
-                                           {"off", "MESH_BACKGROUND_THREAD=false", "MESH_PERIOD_MS=1"},
-                                           {"period0", "MESH_BACKGROUND_THREAD=auto", "MESH_PERIOD_MS=0"}};
-    int failed = 0;
-    for (int m = 0; m < 3; m++) {
-        fflush(stdout);
-        pid_t pid = fork();
-        if (pid < 0) die("fork: %s", strerror(errno));
-        if (pid == 0) {
-            putenv((char *)modes[m][1]);
-            putenv((char *)modes[m][2]);
-            execl("/proc/self/exe", argv[0], modes[m][0], (char *)NULL);
-            die("exec /proc/self/exe: %s", strerror(errno));
-        }
-        int st;
-        waitpid(pid, &st, 0);
-        if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) failed++;
-    }
-    printf("%d passed, %d failed\n", 3 - failed, failed);
+    static const char *const modes[][3] = {
+        {"auto", "MESH_BACKGROUND_THREAD=auto", "MESH_PERIOD_MS=1"},
+        {"off", "MESH_BACKGROUND_THREAD=false", "MESH_PERIOD_MS=1"},
+        {"period0", "MESH_BACKGROUND_THREAD=auto", "MESH_PERIOD_MS=0"},
+        {"pexit", "MESH_PERIOD_MS=1", "MESH_BACKGROUND_THREAD=auto"},
+        {"pexit", "MESH_PERIOD_MS=1", "MESH_FREEPHYS_THREAD=true"},
+    };
+    int n = (int)(sizeof modes / sizeof modes[0]), failed = 0;
+    for (int m = 0; m < n; m++)
+        if (!run_child(argv, modes[m][0], modes[m][1], modes[m][2], 30)) failed++;
+    printf("%d passed, %d failed\n", n - failed, failed);
     return failed != 0;
 }
