@@ -28,6 +28,7 @@
 // and, for a meshed leader, its class lock.
 #define _GNU_SOURCE
 #include "arena_internal.h"
+#include "barrier.h"
 
 #include "check.h"
 #include "mesh.h"
@@ -575,7 +576,9 @@ size_t mh_arena_migrate(const mh_migrant_t *m, const mh_guard_t *guard) {
     size_t moved = 0;
     uintptr_t lo, hi;
     mh_lock(&A.lock);
-    if (!mh_arena_fd_still_ours() || !migrant_range(m, &lo, &hi)) {
+    // A thread's alternate signal stack must stay writable: the barrier's handler runs
+    // on it. Such a span stays on the frozen file until the stack moves.
+    if (!mh_arena_fd_still_ours() || !migrant_range(m, &lo, &hi) || mh_barrier_altstack_in(lo, hi)) {
         mh_unlock(&A.lock);
         return 0;
     }

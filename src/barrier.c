@@ -16,6 +16,7 @@
 #include "arena.h"
 #include "atomic.h"
 #include "common.h"
+#include "lock.h"
 #include "mesh.h"
 
 extern int __sigaction(int, const struct sigaction *, struct sigaction *);
@@ -93,21 +94,26 @@ static void on_fault(int sig, siginfo_t *info, void *ctx) {
     chain(sig, info, ctx);
 }
 
+// Installing our handler and the program's own sigaction calls for SIGSEGV/SIGBUS are
+// serialised: a program thread that installed its handler directly while ours went in
+// (the background thread installs at its first pass) could otherwise end up in the
+// kernel in place of ours, or ours in place of its.
+static mh_lock_t install_lock = MH_LOCK_INIT;
+
 void mh_barrier_install(void) {
-    if (mh_load_acquire(&installed)) return;
-    int expected = 0;
-    if (!atomic_compare_exchange_strong(&installed, &expected, 2)) {
-        while (mh_load_acquire(&installed) != 1) {}
-        return;
+    if (mh_load_acquire(&installed) == 1) return;
+    mh_lock(&install_lock);
+    if (mh_load_relaxed(&installed) != 1) {
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_sigaction = on_fault;
+        sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_RESTART | SA_NODEFER;
+        sigemptyset(&sa.sa_mask);
+        __sigaction(SIGSEGV, &sa, &app[0]);
+        __sigaction(SIGBUS, &sa, &app[1]);
+        mh_store_release(&installed, 1);
     }
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_sigaction = on_fault;
-    sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_RESTART | SA_NODEFER;
-    sigemptyset(&sa.sa_mask);
-    __sigaction(SIGSEGV, &sa, &app[0]);
-    __sigaction(SIGBUS, &sa, &app[1]);
-    mh_store_release(&installed, 1);
+    mh_unlock(&install_lock);
 }
 
 bool mh_barrier_installed(void) { return mh_load_acquire(&installed) == 1; }
@@ -125,6 +131,51 @@ bool mh_barrier_copy(void *dst, const void *src, size_t n) {
     __asm__ volatile("" ::: "memory"); // the copy happens while probe_env is set
     probe_env = NULL;
     return true;
+}
+
+// Alternate signal stacks in the heap. Our handler runs on the thread's alternate
+// stack (SA_ONSTACK, so a program's stack-overflow handler still works); if that stack
+// lies in pages the mesher or fork migration has made read-only, the kernel cannot
+// write the signal frame and kills the process. Stacks the program installs with
+// sigaltstack are recorded here, and spans that hold one are never protected.
+#define ALTSTACKS 256
+static mh_lock_t alt_lock = MH_LOCK_INIT;
+static struct { pid_t tid; uintptr_t lo, hi; } alt[ALTSTACKS];
+static _Atomic unsigned alt_n;
+
+void mh_barrier_note_altstack(uintptr_t lo, size_t size, bool enable) {
+    pid_t tid = (pid_t)syscall(SYS_gettid);
+    mh_lock(&alt_lock);
+    unsigned n = mh_load_relaxed(&alt_n), i = 0;
+    while (i < n && alt[i].tid != tid) i++;
+    if (!enable) {
+        if (i < n) alt[i] = alt[--n]; // this thread's stack is no longer one
+    } else if (mh_arena_contains((void *)lo) || mh_arena_contains((void *)(lo + size - 1))) {
+        if (i == n && n < ALTSTACKS) n++;
+        if (i < n) alt[i].tid = tid, alt[i].lo = lo, alt[i].hi = lo + size;
+    } else if (i < n) {
+        alt[i] = alt[--n]; // moved out of the heap
+    }
+    mh_store_release(&alt_n, n);
+    mh_unlock(&alt_lock);
+}
+
+bool mh_barrier_altstack_in(uintptr_t lo, uintptr_t hi) {
+    if (!mh_load_acquire(&alt_n)) return false;
+    bool hit = false;
+    mh_lock(&alt_lock);
+    for (unsigned i = 0; i < mh_load_relaxed(&alt_n) && !hit; i++) hit = alt[i].lo < hi && lo < alt[i].hi;
+    mh_unlock(&alt_lock);
+    return hit;
+}
+
+void mh_barrier_fork_child(void) {
+    mh_lock_reset(&install_lock);
+    mh_lock_reset(&alt_lock);
+    mh_store_relaxed(&alt_n, 0); // only the forking thread came along, with a new tid:
+    stack_t cur;                 // its alternate stack (inherited) is recorded afresh
+    if (syscall(SYS_sigaltstack, NULL, &cur) == 0 && !(cur.ss_flags & SS_DISABLE))
+        mh_barrier_note_altstack((uintptr_t)cur.ss_sp, cur.ss_size, true);
 }
 
 // Our handler is still the kernel's for both signals. A program (or a library) that
@@ -175,8 +226,14 @@ static int other_sigaction(int sig, const struct sigaction *act, struct sigactio
 int mh_barrier_sigaction(int sig, const struct sigaction *act, struct sigaction *old) {
     int i = slot_of(sig);
     if (i < 0) return other_sigaction(sig, act, old);
-    if (mh_load_acquire(&installed) != 1) return __sigaction(sig, act, old);
-    if (old) *old = app[i];
-    if (act) app[i] = *act;
-    return 0;
+    mh_lock(&install_lock);
+    int rc = 0;
+    if (mh_load_relaxed(&installed) != 1) {
+        rc = __sigaction(sig, act, old);
+    } else {
+        if (old) *old = app[i];
+        if (act) app[i] = *act;
+    }
+    mh_unlock(&install_lock);
+    return rc;
 }

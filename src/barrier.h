@@ -14,6 +14,7 @@
 #include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 // Installs the handler (once, idempotent). Nothing is installed until the first pass.
 void mh_barrier_install(void);
@@ -26,5 +27,10 @@ bool mh_barrier_installed(void);
 // Copies n bytes of program memory that may be a bad pointer; false (nothing or part
 // copied) if it faulted, or if our handler is not installed yet.
 bool mh_barrier_copy(void *dst, const void *src, size_t n);
+// sigaltstack bookkeeping: the calling thread's alternate stack is [lo, lo+size) (or
+// none); spans that overlap a recorded stack in the heap must never be protected.
+void mh_barrier_note_altstack(uintptr_t lo, size_t size, bool enable);
+bool mh_barrier_altstack_in(uintptr_t lo, uintptr_t hi);
+void mh_barrier_fork_child(void);
 
 #endif

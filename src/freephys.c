@@ -172,10 +172,15 @@ void mh_freephys_fork_prepare(void) { mh_lock(&qlock); }
 
 void mh_freephys_fork_parent(void) { mh_unlock(&qlock); }
 
+static bool restart_in_child;
+
 void mh_freephys_fork_child(void) {
     mh_lock_reset(&qlock);
-    if (mh_load_relaxed(&running)) {
-        mh_store_relaxed(&running, 0);
-        mh_freephys_start(); // the parent's thread did not come along
-    }
+    restart_in_child = mh_load_relaxed(&running);
+    mh_store_relaxed(&running, 0); // the parent's thread did not come along
+}
+
+void mh_freephys_fork_child_helpers(void) {
+    if (restart_in_child) mh_freephys_start();
+    restart_in_child = false;
 }

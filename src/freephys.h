@@ -22,5 +22,7 @@ void mh_freephys_drain(void);
 void mh_freephys_fork_prepare(void);
 void mh_freephys_fork_parent(void);
 void mh_freephys_fork_child(void);
+// Starts the thread again in a fork child; after every other child handler.
+void mh_freephys_fork_child_helpers(void);
 
 #endif

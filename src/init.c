@@ -12,6 +12,7 @@
 
 #include "arena.h"
 #include "atomic.h"
+#include "barrier.h"
 #include "freephys.h"
 #include "global_heap.h"
 #include "helper.h"
@@ -62,11 +63,16 @@ static void fork_parent(void) {
 static void fork_child(void) {
     if (canary_page) canary_page[0] = 1;
     mh_helper_fork_child(); // before any helper is started again
+    mh_barrier_fork_child();
     mh_mesh_fork_child();
     mh_arena_fork_child();
     mh_gh_fork_child();
     mh_tlh_fork_child();
     mh_freephys_fork_child();
+    // Helper threads last: before mh_arena_fork_child the child's meshed spans still
+    // share pages with the parent, and a helper would run (and allocate) on them.
+    mh_mesh_fork_child_helpers();
+    mh_freephys_fork_child_helpers();
 }
 
 // No prepare handler ran: the heap file is still shared with the parent, which goes on

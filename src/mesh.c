@@ -302,7 +302,8 @@ static unsigned gather(unsigned cls, unsigned limit, unsigned *seen) {
         last = s;
         unsigned used = mh_span_in_use(s);
         // Empty spans are being re-filed by a freer waiting for this pass: not candidates.
-        if (used && mh_load_relaxed(&s->owner) == NULL && used * 5 < s->objs * 4u && mh_arena_span_shared(s))
+        if (used && mh_load_relaxed(&s->owner) == NULL && used * 5 < s->objs * 4u && mh_arena_span_shared(s) &&
+            !mh_barrier_altstack_in(s->start, s->start + ((uintptr_t)s->pages << MH_PAGE_SHIFT)))
             cand[n++] = s;
     }
     if (last) mh_gh_partial_rotate(cls, last);
@@ -715,15 +716,23 @@ void mh_mesh_start_wanted(void) {
     if (atomic_compare_exchange_strong(&bg_state, &expected, 1) && !start_thread()) bg_failed = true;
 }
 
+static bool bg_restart; // fork child: the parent had the thread and "true" asks for one
+
 void mh_mesh_fork_child(void) {
-    if (mh_load_relaxed(&bg_state)) {
-        mh_store_relaxed(&bg_state, 0); // the parent's thread did not come along
-        if (mh_opt[MH_OPT_background_thread] == 1) mh_mesh_start_background();
-    }
+    bg_restart = mh_load_relaxed(&bg_state) && mh_opt[MH_OPT_background_thread] == 1;
+    mh_store_relaxed(&bg_state, 0); // the parent's thread did not come along
     mh_lock_reset(&pass_lock);
     mh_store_relaxed(&prot_n, 0);
     if (mh_load_relaxed(&epoch) & 1) atomic_fetch_add(&epoch, 1);
     rng_ready = false;
     tick_more = false;
     mh_store_relaxed(&mh_mesh_bg_wanted, false);
+}
+
+// Last of the fork child handlers: until the arena's has run, the child's meshed spans
+// still share pages with the parent, and a thread started earlier would run (and
+// allocate) on them.
+void mh_mesh_fork_child_helpers(void) {
+    if (bg_restart) mh_mesh_start_background();
+    bg_restart = false;
 }

@@ -69,5 +69,8 @@ void mh_mesh_start_background(void);
 extern _Atomic bool mh_mesh_bg_wanted;
 void mh_mesh_start_wanted(void);
 void mh_mesh_fork_child(void);
+// Starts the background thread again in a fork child ("true"); after every other
+// child handler.
+void mh_mesh_fork_child_helpers(void);
 
 #endif

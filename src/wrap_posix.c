@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/types.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
 #include <pthread.h>
 #include <unistd.h>
@@ -19,6 +20,21 @@
 
 MH_EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *old) {
     return mh_barrier_sigaction(sig, act, old);
+}
+
+// The program's alternate signal stack, when it lies in the heap, is recorded so the
+// mesher and fork migration never make it read-only (barrier.c).
+MH_EXPORT int sigaltstack(const stack_t *ss, stack_t *old) {
+    if (ss && ss->ss_flags & ~SS_DISABLE) { // SS_AUTODISARM and friends: passed through
+        stack_t copy = *ss;
+        int rc = (int)syscall(SYS_sigaltstack, &copy, old);
+        if (rc == 0) mh_barrier_note_altstack((uintptr_t)ss->ss_sp, ss->ss_size, true);
+        return rc;
+    }
+    int rc = (int)syscall(SYS_sigaltstack, ss, old);
+    if (rc == 0 && ss)
+        mh_barrier_note_altstack((uintptr_t)ss->ss_sp, ss->ss_size, !(ss->ss_flags & SS_DISABLE));
+    return rc;
 }
 
 // signal() and its relatives install through libc's internal sigaction, which would

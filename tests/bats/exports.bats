@@ -101,6 +101,7 @@ sched_getaffinity
 getdents64
 getrusage
 getcwd
+sigaltstack
 sigaction
 signal
 bsd_signal
