@@ -71,14 +71,17 @@ static void install_mesh(void) {
         free(p[i]);
 }
 
+/* The kernel's struct sigaction on x86-64, for raw rt_sigaction calls. */
+typedef struct {
+    void *handler;
+    unsigned long flags;
+    void *restorer;
+    unsigned long mask;
+} kernel_sigaction_t;
+
 /* Is the handler the kernel has for sig something other than `mine`? */
 static void report_barrier_to(FILE *f, const char *label, int sig, void *mine) {
-    struct {
-        void *handler;
-        unsigned long flags;
-        void *restorer;
-        unsigned long mask;
-    } k;
+    kernel_sigaction_t k;
     syscall(SYS_rt_sigaction, sig, NULL, &k, 8);
     fprintf(f, "%s: %s\n", label,
             k.handler != mine && k.handler != (void *)SIG_DFL && k.handler != (void *)SIG_IGN ? "libmesh" : "none");
@@ -496,12 +499,7 @@ int main(int argc, char **argv) {
         for (int i = 0; i < N; i++)
             if (i % 8)
                 free(obj[i]), obj[i] = NULL;
-        struct {
-            void *handler;
-            unsigned long flags;
-            void *restorer;
-            unsigned long mask;
-        } k;
+        kernel_sigaction_t k;
         syscall(SYS_rt_sigaction, SIGSEGV, NULL, &k, 8); /* libc's restorer, from the installed action */
         k.handler = (void *)h_info;
         k.flags = SA_SIGINFO | 0x04000000; /* SA_RESTORER (not in the user headers) */
