@@ -56,7 +56,7 @@ static void *move_object(void *p, size_t old, size_t size, const char *who) {
 
 // Large objects grow or shrink in place when the neighbouring pages allow it.
 static void *realloc_large(mh_span_t *s, void *p, size_t size, const char *who) {
-    size_t old = (size_t)s->pages << MH_PAGE_SHIFT;
+    size_t old = mh_span_bytes(s);
     if (size > MH_SMALL_MAX) {
         size_t pages = mh_pages_for(size);
         if (pages == s->pages) return p;

@@ -27,10 +27,9 @@ static mh_span_t **dir_slot(uintptr_t p) {
 static void dir_set(uintptr_t p, mh_span_t *s) { __atomic_store_n(dir_slot(p), s, __ATOMIC_RELAXED); }
 static mh_span_t *dir_get(uintptr_t p) { return *dir_slot(p); }
 mh_span_t *mh_arena_dir_get(uintptr_t p) { return dir_get(p); }
-static uintptr_t span_end(const mh_span_t *s) { return s->start + (s->pages << MH_PAGE_SHIFT); }
 
 static void dir_set_range(mh_span_t *s, mh_span_t *value) {
-    for (uintptr_t p = s->start; p < span_end(s); p += MH_PAGE_SIZE) dir_set(p, value);
+    for (uintptr_t p = s->start; p < mh_span_end(s); p += MH_PAGE_SIZE) dir_set(p, value);
 }
 
 static uint16_t *class_slot(uintptr_t p) {
@@ -40,7 +39,7 @@ static uint16_t *class_slot(uintptr_t p) {
 
 void mh_arena_set_class(mh_span_t *s, unsigned cls) {
     uint16_t page = 0;
-    for (uintptr_t p = s->start; p < span_end(s); p += MH_PAGE_SIZE, page++) {
+    for (uintptr_t p = s->start; p < mh_span_end(s); p += MH_PAGE_SIZE, page++) {
         uint16_t e = cls == MH_DIR_NO_CLASS ? 0 : (uint16_t)(MH_DIR_SMALL | page << 6 | cls);
         __atomic_store_n(class_slot(p), e, __ATOMIC_RELAXED);
     }
@@ -115,7 +114,7 @@ static void run_link(mh_span_t *r, bool dirty) {
         A.dirty_pages += r->pages;
     }
     dir_set(r->start, r);
-    dir_set(span_end(r) - MH_PAGE_SIZE, r);
+    dir_set(mh_span_end(r) - MH_PAGE_SIZE, r);
 }
 
 // Merges r (not linked) with free neighbours of the same state, then links it.
@@ -124,17 +123,17 @@ static void run_insert(mh_span_t *r, bool dirty) {
     region_t *g = &A.regions[r->region];
     if (r->start > g->base) {
         mh_span_t *prev = dir_get(r->start - MH_PAGE_SIZE);
-        if (prev && prev->kind == MH_KIND_FREE && prev->list == want && span_end(prev) == r->start &&
+        if (prev && prev->kind == MH_KIND_FREE && prev->list == want && mh_span_end(prev) == r->start &&
             mh_arena_is_current(prev) == mh_arena_is_current(r)) {
             run_unlink(prev);
-            dir_set(span_end(prev) - MH_PAGE_SIZE, NULL);
+            dir_set(mh_span_end(prev) - MH_PAGE_SIZE, NULL);
             dir_set(r->start, NULL);
             r->start = prev->start;
             r->pages += prev->pages;
             mh_meta_free(&span_pool, prev);
         }
     }
-    uintptr_t end = span_end(r);
+    uintptr_t end = mh_span_end(r);
     if (end < g->base + g->used) {
         mh_span_t *next = dir_get(end);
         if (next && next->kind == MH_KIND_FREE && next->list == want && next->start == end &&
@@ -152,7 +151,7 @@ static void run_insert(mh_span_t *r, bool dirty) {
 void mh_arena_run_unlink(mh_span_t *r) {
     run_unlink(r);
     dir_set(r->start, NULL);
-    dir_set(span_end(r) - MH_PAGE_SIZE, NULL);
+    dir_set(mh_span_end(r) - MH_PAGE_SIZE, NULL);
 }
 
 void mh_arena_run_insert(mh_span_t *r, bool dirty) { run_insert(r, dirty); }
@@ -315,10 +314,10 @@ static mh_span_t *take_run(size_t want, bool *dirty) {
     if (!r) r = bins_take(&A.clean, want);
     if (r) {
         dir_set(r->start, NULL);
-        dir_set(span_end(r) - MH_PAGE_SIZE, NULL);
+        dir_set(mh_span_end(r) - MH_PAGE_SIZE, NULL);
         if (mh_arena_is_current(r)) return r;
         // Left on a file a fork froze: fresh zero pages of the current file first.
-        if (mh_arena_fresh_map(&A.regions[r->region], r->start, (size_t)r->pages << MH_PAGE_SHIFT) == 0) {
+        if (mh_arena_fresh_map(&A.regions[r->region], r->start, mh_span_bytes(r)) == 0) {
             r->backing = A.epoch;
             *dirty = false;
             return r;
@@ -384,7 +383,7 @@ static size_t dirty_budget(void) {
 // purge_lock.
 static bool release_run(mh_span_t *r) {
     region_t *g = &A.regions[r->region];
-    size_t len = (size_t)r->pages << MH_PAGE_SHIFT;
+    size_t len = mh_span_bytes(r);
     if (!g->shared) {
         (void)mh_os_release((void *)r->start, len, false);
         return true;
@@ -418,12 +417,12 @@ static size_t purge_to(size_t target) {
         bool clean[PURGE_BATCH];
         for (unsigned i = 0; i < n; i++) {
             clean[i] = release_run(batch[i]);
-            released += clean[i] ? batch[i]->pages << MH_PAGE_SHIFT : 0;
+            released += clean[i] ? mh_span_bytes(batch[i]) : 0;
         }
         mh_lock(&A.lock);
         for (unsigned i = 0; i < n; i++) {
             dir_set(batch[i]->start, NULL);
-            dir_set(span_end(batch[i]) - MH_PAGE_SIZE, NULL);
+            dir_set(mh_span_end(batch[i]) - MH_PAGE_SIZE, NULL);
             run_insert(batch[i], !clean[i]);
         }
         mh_unlock(&A.lock);
@@ -437,7 +436,7 @@ void mh_arena_free(mh_span_t *s, bool map_all) {
     // is left dirty (its pages are replaced when the run is purged or reused).
     bool release_now = s->pages >= RELEASE_AT_FREE_PAGES && mh_arena_is_current(s);
     if (release_now)
-        mh_os_release((void *)s->start, (size_t)s->pages << MH_PAGE_SHIFT,
+        mh_os_release((void *)s->start, mh_span_bytes(s),
                       A.regions[s->region].shared);
     mh_lock(&A.lock);
     if (map_all) {
@@ -474,7 +473,7 @@ bool mh_arena_resize(mh_span_t *s, size_t new_pages) {
         ok = split_tail(s, new_pages, true);
         if (ok) A.active_pages -= old - s->pages;
     } else {
-        uintptr_t end = span_end(s);
+        uintptr_t end = mh_span_end(s);
         region_t *g = &A.regions[s->region];
         mh_span_t *next = end < g->base + g->used ? dir_get(end) : NULL;
         size_t extra = new_pages - s->pages;
@@ -483,7 +482,7 @@ bool mh_arena_resize(mh_span_t *s, size_t new_pages) {
             bool dirty = next->list == MH_LIST_DIRTY;
             run_unlink(next);
             dir_set(next->start, NULL);
-            dir_set(span_end(next) - MH_PAGE_SIZE, NULL);
+            dir_set(mh_span_end(next) - MH_PAGE_SIZE, NULL);
             s->pages += next->pages;
             mh_meta_free(&span_pool, next);
             ok = split_tail(s, new_pages, dirty);
@@ -540,11 +539,11 @@ int mh_arena_punch_range(uintptr_t start, size_t len) {
 
 int mh_arena_punch(const mh_span_t *s) {
     if (s->backing != A.epoch) return EBADF; // its pages are on a frozen file
-    return mh_arena_punch_range(s->start, (size_t)s->pages << MH_PAGE_SHIFT);
+    return mh_arena_punch_range(s->start, mh_span_bytes(s));
 }
 
 void mh_arena_dir_point(const mh_span_t *s, mh_span_t *value) {
-    for (uintptr_t p = s->start; p < span_end(s); p += MH_PAGE_SIZE) dir_set(p, value);
+    for (uintptr_t p = s->start; p < mh_span_end(s); p += MH_PAGE_SIZE) dir_set(p, value);
 }
 
 unsigned mh_arena_regions(void) { return __atomic_load_n(&A.nregions, __ATOMIC_ACQUIRE); }
@@ -580,7 +579,7 @@ void mh_arena_for_each_span(void (*fn)(mh_span_t *, void *), void *arg) {
             mh_span_t *s = dir_get(p);
             if (s && s->start == p && s->pages) {
                 if (s->kind != MH_KIND_FREE && s->kind != MH_KIND_BUSY) fn(s, arg);
-                p = span_end(s);
+                p = mh_span_end(s);
             } else {
                 p += MH_PAGE_SIZE;
             }
@@ -591,7 +590,7 @@ void mh_arena_for_each_span(void (*fn)(mh_span_t *, void *), void *arg) {
 
 int mh_arena_reset_alias(mh_span_t *a) {
     mh_lock(&A.lock);
-    int rc = mh_arena_fresh_map(&A.regions[a->region], a->start, (size_t)a->pages << MH_PAGE_SHIFT);
+    int rc = mh_arena_fresh_map(&A.regions[a->region], a->start, mh_span_bytes(a));
     if (rc == 0) a->backing = A.epoch;
     mh_unlock(&A.lock);
     return rc;

@@ -39,7 +39,6 @@
 
 #define MIGRATE_CHUNK_PAGES 512 // 2 MiB of a large span per barrier raise
 
-static size_t span_len(const mh_span_t *s) { return (size_t)s->pages << MH_PAGE_SHIFT; }
 static uint64_t file_off(const region_t *g, uintptr_t va) { return g->file_off + (va - g->base); }
 
 // Spans a fork must not map privately: meshed ones (their virtual spans share pages),
@@ -122,12 +121,12 @@ static void prepare_meshed(runs_t *r, mh_span_t *s, int cfd) {
         if (s->shared_frozen && !s->naliases)
             fd = A.frozen_fd >= 0 && s->backing == A.frozen_epoch ? A.frozen_fd : -1;
         if (fd >= 0 &&
-            mh_os_map_private((void *)s->start, span_len(s), fd, file_off(lg, leader->start)) != 0)
+            mh_os_map_private((void *)s->start, mh_span_bytes(s), fd, file_off(lg, leader->start)) != 0)
             r->failed = true;
         return; // fd < 0: its file is gone; it stays shared (no file for a copy either)
     }
     if (s == leader &&
-        mh_os_write_at(cfd, (void *)s->start, span_len(s), file_off(r->g, s->start)) != 0)
+        mh_os_write_at(cfd, (void *)s->start, mh_span_bytes(s), file_off(r->g, s->start)) != 0)
         r->failed = true;
     if (s == leader) s->shared_frozen = 1; // the parent keeps it shared on the frozen file
     A.child_meshed++;
@@ -148,7 +147,7 @@ static void prepare_region(region_t *g, int old_fd, int pfd, int cfd, uint32_t o
                 continue;
             }
             if (is_meshed(s)) prepare_meshed(&r, s, cfd);
-            else if (s->backing == old_epoch) runs_add(&r, s->start, mh_arena_span_end(s));
+            else if (s->backing == old_epoch) runs_add(&r, s->start, mh_span_end(s));
             else if (s->kind == MH_KIND_LARGE && s->moved) { // its migrated head is current
                 uint32_t head = s->moved < s->pages ? s->moved : s->pages;
                 runs_add(&r, s->start, s->start + ((uintptr_t)head << MH_PAGE_SHIFT));
@@ -156,7 +155,7 @@ static void prepare_region(region_t *g, int old_fd, int pfd, int cfd, uint32_t o
             }
             else runs_flush(&r); // already private (an earlier fork): the kernel copies it
             if (s->kind == MH_KIND_LARGE) s->moved = 0;
-            p = mh_arena_span_end(s);
+            p = mh_span_end(s);
         }
     }
     runs_flush(&r);
@@ -207,8 +206,8 @@ static void prepare_copies(void) {
             bool start = s && s->start == p && s->pages;
             if (start && s->kind != MH_KIND_FREE && s->kind != MH_KIND_BUSY &&
                 s->kind != MH_KIND_ALIAS)
-                (void)mh_os_write_at(cfd, (void *)s->start, span_len(s), file_off(g, s->start));
-            p = start ? mh_arena_span_end(s) : p + MH_PAGE_SIZE;
+                (void)mh_os_write_at(cfd, (void *)s->start, mh_span_bytes(s), file_off(g, s->start));
+            p = start ? mh_span_end(s) : p + MH_PAGE_SIZE;
         }
     }
     A.child_fd = cfd;
@@ -303,10 +302,10 @@ static void child_map_copies(void) {
                 s->moved = 0;
                 s->shared_frozen = 0;
                 if (s->kind == MH_KIND_ALIAS &&
-                    mh_arena_remap(s->start, span_len(s), s->leader->start) != 0)
+                    mh_arena_remap(s->start, mh_span_bytes(s), s->leader->start) != 0)
                     mh_fatal("fork: cannot map a meshed span in the child");
             }
-            q = start ? mh_arena_span_end(s) : q + MH_PAGE_SIZE;
+            q = start ? mh_span_end(s) : q + MH_PAGE_SIZE;
         }
     }
     A.all_current = true;
@@ -331,13 +330,13 @@ static void child_map_meshed(void) {
             if (start && is_meshed(s)) {
                 const mh_span_t *leader = s->kind == MH_KIND_ALIAS ? s->leader : s;
                 const region_t *lg = &A.regions[leader->region];
-                if (mh_os_map_file((void *)s->start, span_len(s), A.child_fd,
+                if (mh_os_map_file((void *)s->start, mh_span_bytes(s), A.child_fd,
                                    file_off(lg, leader->start), &p) != 0)
                     mh_fatal("fork: cannot map a meshed span in the child");
                 s->backing = A.epoch;
                 s->shared_frozen = 0;
             }
-            q = start ? mh_arena_span_end(s) : q + MH_PAGE_SIZE;
+            q = start ? mh_span_end(s) : q + MH_PAGE_SIZE;
         }
     }
 }
@@ -371,7 +370,7 @@ bool mh_arena_migration_pending(void) {
 
 // A stale free run gets fresh pages of the current file in place (no copy).
 static void refresh_run(mh_span_t *r) {
-    if (mh_arena_fresh_map(&A.regions[r->region], r->start, span_len(r)) != 0) return;
+    if (mh_arena_fresh_map(&A.regions[r->region], r->start, mh_span_bytes(r)) != 0) return;
     mh_arena_run_unlink(r); // also clears its directory entries, as run_insert wants
     r->backing = A.epoch;
     mh_arena_run_insert(r, false);
@@ -426,7 +425,7 @@ unsigned mh_arena_migrate_collect(mh_migrant_t *out, unsigned max) {
         }
         mh_span_t *s = mh_arena_dir_get(p);
         bool start = s && s->start == p && s->pages;
-        A.sweep_next = start ? mh_arena_span_end(s) : p + MH_PAGE_SIZE;
+        A.sweep_next = start ? mh_span_end(s) : p + MH_PAGE_SIZE;
         bool stale = start && !mh_arena_is_current(s);
         if (stale && s->kind != MH_KIND_BUSY) A.sweep_stale = true;
         if (stale && s->kind == MH_KIND_FREE) {
@@ -439,14 +438,14 @@ unsigned mh_arena_migrate_collect(mh_migrant_t *out, unsigned max) {
         }
         A.sweep_found = true;
         if (!plain(s)) {
-            out[n++] = (mh_migrant_t){s, s->gen, s->kind, s->backing, s->start, mh_arena_span_end(s)};
+            out[n++] = (mh_migrant_t){s, s->gen, s->kind, s->backing, s->start, mh_span_end(s)};
             ext = NULL;
         } else if (ext && ext->hi == s->start && ext->backing == s->backing &&
                    ((ext->hi - ext->lo) >> MH_PAGE_SHIFT) + s->pages <= MIGRATE_CHUNK_PAGES) {
-            ext->hi = mh_arena_span_end(s);
+            ext->hi = mh_span_end(s);
         } else {
             ext = &out[n++];
-            *ext = (mh_migrant_t){NULL, 0, 0, s->backing, s->start, mh_arena_span_end(s)};
+            *ext = (mh_migrant_t){NULL, 0, 0, s->backing, s->start, mh_span_end(s)};
         }
     }
     mh_unlock(&A.lock);
@@ -458,9 +457,9 @@ static bool extent_intact(uintptr_t lo, uintptr_t hi, uint32_t backing) {
     for (uintptr_t p = lo; p < hi;) {
         mh_span_t *s = mh_arena_dir_get(p);
         if (!s || s->start != p || !s->pages || s->backing != backing || !plain(s) ||
-            mh_arena_span_end(s) > hi)
+            mh_span_end(s) > hi)
             return false;
-        p = mh_arena_span_end(s);
+        p = mh_span_end(s);
     }
     return true;
 }
@@ -470,7 +469,7 @@ static void extent_mark_current(uintptr_t lo, uintptr_t hi) {
         mh_span_t *s = mh_arena_dir_get(p);
         s->backing = A.epoch;
         s->shared_frozen = 0;
-        p = mh_arena_span_end(s);
+        p = mh_span_end(s);
     }
 }
 
@@ -516,9 +515,9 @@ static bool move_leader_aliases(mh_span_t *leader, const region_t *lg) {
     void *p;
     uint64_t off = file_off(lg, leader->start);
     for (mh_span_t *a = leader->next_alias; a; a = a->next_alias) {
-        if (mh_os_map_file((void *)a->start, span_len(a), A.fd, off, &p) == 0) continue;
+        if (mh_os_map_file((void *)a->start, mh_span_bytes(a), A.fd, off, &p) == 0) continue;
         for (mh_span_t *b = leader->next_alias; b != a; b = b->next_alias)
-            if (mh_os_map_file((void *)b->start, span_len(b), A.frozen_fd, off, &p) != 0)
+            if (mh_os_map_file((void *)b->start, mh_span_bytes(b), A.frozen_fd, off, &p) != 0)
                 mh_fatal("fork migration: cannot restore a meshed span");
         return false;
     }
@@ -541,7 +540,7 @@ static bool migrant_range(const mh_migrant_t *m, uintptr_t *lo, uintptr_t *hi) {
         for (const mh_span_t *a = s->next_alias; a; a = a->next_alias)
             if (a->kind != MH_KIND_ALIAS) return false;
     *lo = s->start;
-    *hi = mh_arena_span_end(s);
+    *hi = mh_span_end(s);
     if (s->kind == MH_KIND_LARGE) {
         if (s->moved >= s->pages) { // shrunk while migrating: all of it is moved
             s->backing = A.epoch;
@@ -592,7 +591,7 @@ size_t mh_arena_migrate(const mh_migrant_t *m, const mh_guard_t *guard) {
     lens[nr++] = hi - lo;
     for (mh_span_t *a = leader ? s->next_alias : NULL; a && nr < MH_GUARD_MAX; a = a->next_alias) {
         starts[nr] = a->start;
-        lens[nr++] = span_len(a);
+        lens[nr++] = mh_span_bytes(a);
     }
     // Which file the pages came from: the one the last fork froze, or an older one.
     bool know_frozen = A.frozen_fd >= 0 && m->backing == A.frozen_epoch;

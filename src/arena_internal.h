@@ -79,8 +79,5 @@ MH_INLINE bool mh_arena_is_current(const mh_span_t *s) {
 // Replaces [va, va+len) of region g with zero pages of the current file (punched
 // first), or private anonymous pages when there is no heap file. 0 or an errno.
 int mh_arena_fresh_map(const region_t *g, uintptr_t va, size_t len);
-MH_INLINE uintptr_t mh_arena_span_end(const mh_span_t *s) {
-    return s->start + ((uintptr_t)s->pages << MH_PAGE_SHIFT);
-}
 
 #endif

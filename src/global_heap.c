@@ -242,7 +242,7 @@ void mh_gh_flush(mh_sv_t *sv, uint32_t count, const char *who) {
         section_enter(b);
         for (uint32_t i = 0; i < n;) {
             mh_span_t *vs = mh_dir_lookup(batch[i]);
-            uintptr_t end = vs->start + ((uintptr_t)vs->pages << MH_PAGE_SHIFT);
+            uintptr_t end = mh_span_end(vs);
             uint32_t j = i + 1;
             while (j < n && (uintptr_t)batch[j] < end) j++;
             clear_batch(vs, batch + i, j - i, who, &after[groups++]);

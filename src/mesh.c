@@ -198,7 +198,7 @@ void mh_mesh_stats(mh_mesh_stats_t *out) {
 static void count_meshed(mh_span_t *src, bool add) {
     mh_info_t *info = mh_arena_info_page();
     if (!info) return;
-    uint64_t bytes = (uint64_t)src->pages << MH_PAGE_SHIFT;
+    uint64_t bytes = mh_span_bytes(src);
     if (add) {
         atomic_fetch_add(&info->mesh_count, 1);
         uint64_t now = atomic_fetch_add(&info->meshed_bytes, bytes) + bytes;
@@ -210,7 +210,6 @@ static void count_meshed(mh_span_t *src, bool add) {
 
 // ---- one pair ------------------------------------------------------------------------
 
-static size_t span_bytes(const mh_span_t *s) { return (size_t)s->pages << MH_PAGE_SHIFT; }
 
 static void copy_live(mh_span_t *src, mh_span_t *dst, const uint64_t *live) {
     for (unsigned w = 0; w < MH_BITMAP_WORDS; w++)
@@ -245,7 +244,7 @@ static bool mesh_pair(mh_span_t *src, mh_span_t *dst) {
     unsigned n = 0;
     for (mh_span_t *a = src; a; a = (a == src ? src->next_alias : a->next_alias)) {
         prot_start[n] = a->start;
-        prot_len[n++] = span_bytes(a);
+        prot_len[n++] = mh_span_bytes(a);
     }
     barrier_raise(n);
     for (unsigned i = 0; i < n; i++) {
@@ -272,7 +271,7 @@ static bool mesh_pair(mh_span_t *src, mh_span_t *dst) {
     }
     adopt(dst, src, live);
     // The source's physical pages are free now (punched by the freephys thread when on).
-    if (!mh_freephys_punch(src->start, span_bytes(src))) (void)mh_arena_punch(src);
+    if (!mh_freephys_punch(src->start, mh_span_bytes(src))) (void)mh_arena_punch(src);
     barrier_lower();
     atomic_fetch_add(&aliases_total, 1);
     count_meshed(src, true);
@@ -303,7 +302,7 @@ static unsigned gather(unsigned cls, unsigned limit, unsigned *seen) {
         unsigned used = mh_span_in_use(s);
         // Empty spans are being re-filed by a freer waiting for this pass: not candidates.
         if (used && mh_load_relaxed(&s->owner) == NULL && used * 5 < s->objs * 4u && mh_arena_span_shared(s) &&
-            !mh_barrier_altstack_in(s->start, s->start + ((uintptr_t)s->pages << MH_PAGE_SHIFT)))
+            !mh_barrier_altstack_in(s->start, mh_span_end(s)))
             cand[n++] = s;
     }
     if (last) mh_gh_partial_rotate(cls, last);

@@ -114,6 +114,11 @@ MH_INLINE bool mh_span_clear(mh_span_t *s, unsigned i) {
 }
 // Claims one free slot (for threads without a heap); -1 if none.
 int mh_span_claim_one(mh_span_t *s);
+// A span's length in bytes and its end. pages is 32 bits: widen before shifting, or a
+// run of 4 GiB or more wraps. Every byte length of a span comes from these two.
+MH_INLINE size_t mh_span_bytes(const mh_span_t *s) { return (size_t)s->pages << MH_PAGE_SHIFT; }
+MH_INLINE uintptr_t mh_span_end(const mh_span_t *s) { return s->start + mh_span_bytes(s); }
+
 // Fills a fresh descriptor for a small span of class cls at start.
 void mh_span_init_small(mh_span_t *s, unsigned cls);
 uint32_t mh_span_next_gen(void);

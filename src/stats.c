@@ -19,7 +19,7 @@ static void count_span(mh_span_t *s, void *arg) {
         return;
     }
     if (!mh_span_is_small(s)) {
-        st->large_bytes += (size_t)s->pages << MH_PAGE_SHIFT;
+        st->large_bytes += mh_span_bytes(s);
         st->large_objects++;
         return;
     }

@@ -136,7 +136,7 @@ size_t mh_tlh_usable_size(const void *p) {
     mh_span_t *s = mh_dir_lookup(p);
     if (!s) return 0;
     if (mh_span_holds_small(s)) return mh_span_slot(s, (uintptr_t)p) >= 0 ? s->obj_size : 0;
-    if (s->kind == MH_KIND_LARGE && (uintptr_t)p == s->start) return (size_t)s->pages << MH_PAGE_SHIFT;
+    if (s->kind == MH_KIND_LARGE && (uintptr_t)p == s->start) return mh_span_bytes(s);
     return 0;
 }
 
