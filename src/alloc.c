@@ -1,21 +1,114 @@
-// alloc.c - calloc, aligned allocation and realloc on top of the thread heap and the
-// arena (see alloc.h).
+// alloc.c - the slow paths of malloc and free, calloc, aligned allocation and
+// realloc on top of the thread heap and the arena (see alloc.h).
+//
+// Layer 7 (runtime). Initialisation, the configuration and mesh ticks are started
+// from here, at the end of a slow path, where no allocator lock is held.
+#define _GNU_SOURCE
 #include "alloc.h"
 
 #include <string.h>
 
-#include "arena.h"
+#include "check.h"
 #include "global_heap.h"
-#include "init.h"
-#include "mesh.h"
+#include "mesh_sched.h"
 #include "options.h"
-#include "thread_heap.h"
+#include "settings.h"
+
+// ---- slow paths -----------------------------------------------------------------------
+
+// Work the slow paths pick up: a raw clone child's heap, and pending settings.
+static void slow_path_chores(void) {
+    MH_CHECK_RAW_FORK();
+    if (MH_UNLIKELY(mh_settings_pending())) mh_settings_service();
+}
+
+void *mh_malloc_slow(size_t size) {
+    slow_path_chores();
+    if (size > MH_SMALL_MAX) {
+        if (size > PTRDIFF_MAX) return NULL;
+        (void)mh_init_ensure();
+        bool zeroed;
+        return mh_gh_large_alloc(size, 1, &zeroed);
+    }
+    mh_tlh_t *t = mh_tlh;
+    if (mh_tlh_is_empty(t)) {
+        t = mh_init_ensure() == MH_INIT_READY ? mh_tlh_create() : NULL;
+        // The class table may have been built just now.
+        if (!t) return mh_gh_alloc_orphan(mh_size_to_class(size));
+    }
+    unsigned cls = mh_size_to_class(size);
+    mh_sv_t *sv = &t->sv[cls];
+    if (sv->n == 0 && !mh_gh_refill(sv, cls, t, &t->rng)) return NULL;
+    return mh_sv_pop(sv);
+}
+
+static bool is_cached(const mh_sv_t *sv, const void *p) {
+    for (unsigned i = 0; i < sv->n; i++)
+        if (sv->p[i] == p) return true;
+    return false;
+}
+
+// A small object (or one in a meshed alias): onto the thread's vector, flushing the
+// older half to the bitmaps when it is full, or straight to the bitmap without a heap.
+static void free_small(void *p, mh_span_t *s, const char *who) {
+    mh_sv_t *sv = &mh_tlh->sv[s->cls];
+    if (mh_span_slot(s, (uintptr_t)p) < 0) mh_gh_corrupt(who, "invalid pointer", p);
+    if (sv->cap == 0) { // no heap (yet, or any more): straight to the bitmap
+        mh_mesh_maybe(mh_gh_free_remote(p, who));
+        return;
+    }
+    if ((sv->n && sv->p[sv->n - 1] == p) || (mh_cfg_debug && is_cached(sv, p)))
+        mh_gh_corrupt(who, "double free of", p);
+    bool flushed = sv->n == sv->cap;
+    if (flushed) mh_gh_flush(sv, sv->cap / 2, who);
+    mh_sv_push(sv, p);
+    if (flushed) mh_mesh_maybe(s->cls); // frees into spans are what fragments a class
+    if (MH_UNLIKELY(mh_load_relaxed(&mh_mesh_bg_wanted))) mh_mesh_start_wanted();
+}
+
+void mh_free_slow(void *p, mh_span_t *s, const char *who) {
+    if (!p) return;
+    slow_path_chores();
+    if (!s) {
+        if (mh_arena_contains(p)) mh_gh_corrupt(who, "invalid pointer", p);
+        return; // never ours (e.g. from ld.so's early allocator): ignore
+    }
+    if (mh_span_holds_small(s)) {
+        free_small(p, s, who);
+        return;
+    }
+    if (s->kind == MH_KIND_LARGE) {
+        mh_gh_large_free(s, p, who);
+        return;
+    }
+    mh_gh_corrupt(who, (uintptr_t)p == s->start ? "double free of" : "invalid pointer", p);
+}
+
+size_t mh_usable_size(const void *p) {
+    // Small objects (and aliases) from the class directory alone, as free does: programs
+    // that account memory (Redis) ask for every object they free, and the descriptor is
+    // one more cache miss.
+    unsigned e = mh_dir_entry(p);
+    if (MH_LIKELY(e != 0)) {
+        const mh_class_info_t *c = &mh_classes[mh_dir_entry_class(e)];
+        uint32_t off = (uint32_t)((uintptr_t)p - mh_dir_span_start(p, e));
+        uint32_t slot = mh_slot_of(off, c->recip);
+        return slot * c->size == off && slot < c->objs ? c->size : 0;
+    }
+    mh_span_t *s = mh_dir_lookup(p);
+    if (!s) return 0;
+    if (mh_span_holds_small(s)) return mh_span_slot(s, (uintptr_t)p) >= 0 ? s->obj_size : 0;
+    if (s->kind == MH_KIND_LARGE && (uintptr_t)p == s->start) return mh_span_bytes(s);
+    return 0;
+}
+
+// ---- calloc, aligned, realloc ----------------------------------------------------------
 
 void *mh_alloc_zeroed(size_t n, size_t size) {
     size_t total;
     if (__builtin_mul_overflow(n, size, &total)) return NULL;
     if (total <= MH_SMALL_MAX) {
-        void *p = mh_tlh_malloc(total);
+        void *p = mh_malloc(total);
         if (p) memset(p, 0, total);
         return p;
     }
@@ -37,20 +130,20 @@ static int aligned_class(size_t align, size_t size) {
 }
 
 void *mh_alloc_aligned(size_t align, size_t size) {
-    if (align <= MH_MIN_ALIGN) return mh_tlh_malloc(size);
+    if (align <= MH_MIN_ALIGN) return mh_malloc(size);
     if (!mh_is_pow2(align) || align > ((size_t)1 << 40) || size > PTRDIFF_MAX) return NULL;
     (void)mh_init_ensure();
     int c = aligned_class(align, size ? size : 1);
-    if (c >= 0) return mh_tlh_malloc(mh_classes[c].size);
+    if (c >= 0) return mh_malloc(mh_classes[c].size);
     bool zeroed;
     return mh_gh_large_alloc(size ? size : 1, align, &zeroed);
 }
 
 static void *move_object(void *p, size_t old, size_t size, const char *who) {
-    void *q = mh_tlh_malloc(size);
+    void *q = mh_malloc(size);
     if (!q) return NULL;
     memcpy(q, p, old < size ? old : size);
-    mh_tlh_free(p, who);
+    mh_free(p, who);
     return q;
 }
 
@@ -67,16 +160,16 @@ static void *realloc_large(mh_span_t *s, void *p, size_t size, const char *who) 
 }
 
 void *mh_realloc(void *p, size_t size, const char *who) {
-    if (!p) return mh_tlh_malloc(size);
+    if (!p) return mh_malloc(size);
     if (size > PTRDIFF_MAX) return NULL;
-    if (!mh_dir_class(p)) { // not a small object: a large one, or not ours
+    if (!mh_dir_entry(p)) { // not a small object: a large one, or not ours
         mh_span_t *s = mh_dir_lookup(p);
         if (s && s->kind == MH_KIND_LARGE && (uintptr_t)p == s->start) return realloc_large(s, p, size, who);
     }
-    size_t old = mh_tlh_usable_size(p);
+    size_t old = mh_usable_size(p);
     if (old == 0) {
         if (mh_arena_contains(p)) mh_gh_corrupt(who, "invalid pointer", p);
-        return mh_tlh_malloc(size); // not ours and its size is unknown: nothing to copy
+        return mh_malloc(size); // not ours and its size is unknown: nothing to copy
     }
     // Same class, or shrinking by at most half: keep the object where it is.
     if (size <= old && (size > old / 2 || old <= MH_MIN_ALIGN)) return p;

@@ -1,17 +1,19 @@
 // arena.c - regions, page directory and free page runs (see arena.h for the model).
+//
+// Layer 3 (memory): os, meta_heap, span. The one upward need (handing purges to the
+// freephys thread) is a purger callback that thread installs.
 #define _GNU_SOURCE
 #include "arena.h"
 #include "arena_internal.h"
 
 #include "check.h"
-#include "freephys.h"
 #include "lock.h"
 #include "meta_heap.h"
 #include "os.h"
 
 #include <errno.h>
 
-arena_state_t mh_arena_state = {.lock = MH_LOCK_INIT, .purge_lock = MH_LOCK_INIT, .fd = -1, .epoch = 1,
+arena_state_t mh_arena_st = {.lock = MH_LOCK_INIT, .purge_lock = MH_LOCK_INIT, .fd = -1, .epoch = 1,
                    .all_current = true, .child_fd = -1, .frozen_fd = -1};
 
 mh_span_t **mh_dir_top[MH_DIR_TOP];
@@ -24,7 +26,7 @@ static mh_span_t **dir_slot(uintptr_t p) {
     return &leaf[(p >> MH_PAGE_SHIFT) & (MH_DIR_LEAF - 1)];
 }
 
-static void dir_set(uintptr_t p, mh_span_t *s) { __atomic_store_n(dir_slot(p), s, __ATOMIC_RELAXED); }
+static void dir_set(uintptr_t p, mh_span_t *s) { mh_plain_store_relaxed(dir_slot(p), s); }
 static mh_span_t *dir_get(uintptr_t p) { return *dir_slot(p); }
 mh_span_t *mh_arena_dir_get(uintptr_t p) { return dir_get(p); }
 
@@ -38,11 +40,14 @@ static uint16_t *class_slot(uintptr_t p) {
 }
 
 void mh_arena_set_class(mh_span_t *s, unsigned cls) {
-    uint16_t page = 0;
-    for (uintptr_t p = s->start; p < mh_span_end(s); p += MH_PAGE_SIZE, page++) {
-        uint16_t e = cls == MH_DIR_NO_CLASS ? 0 : (uint16_t)(MH_DIR_SMALL | page << 6 | cls);
-        __atomic_store_n(class_slot(p), e, __ATOMIC_RELAXED);
-    }
+    MH_ASSERT(cls < MH_NUM_CLASSES && s->pages <= MH_MAX_SPAN_PAGES);
+    unsigned page = 0;
+    for (uintptr_t p = s->start; p < mh_span_end(s); p += MH_PAGE_SIZE, page++)
+        mh_plain_store_relaxed(class_slot(p), mh_dir_entry_make(cls, page));
+}
+
+static void clear_class(mh_span_t *s) {
+    for (uintptr_t p = s->start; p < mh_span_end(s); p += MH_PAGE_SIZE) mh_plain_store_relaxed(class_slot(p), 0);
 }
 
 // Leaves are published with release so lock-free readers see a mapped leaf.
@@ -53,7 +58,7 @@ static int dir_cover(uintptr_t base, size_t size) {
         int rc = mh_os_map_anon(MH_DIR_LEAF_BYTES, &leaf);
         if (rc) return rc;
         mh_os_no_huge_pages(leaf, MH_DIR_LEAF_BYTES);
-        __atomic_store_n(&mh_dir_top[t], (mh_span_t **)leaf, __ATOMIC_RELEASE);
+        mh_plain_store_release(&mh_dir_top[t], (mh_span_t **)leaf); // pairs: mh_dir_lookup
     }
     return 0;
 }
@@ -67,22 +72,22 @@ static unsigned bin_of(size_t pages) {
     return b < NBINS ? b : NBINS - 1;
 }
 
-static bins_t *bins_for(const mh_span_t *run) { return run->list == MH_LIST_DIRTY ? &A.dirty : &A.clean; }
+static bins_t *bins_for(const mh_span_t *run) { return run->list == MH_LIST_DIRTY ? &mh_arena_st.dirty : &mh_arena_st.clean; }
 
 static void lru_unlink(mh_span_t *r) {
     if (r->lru_prev) r->lru_prev->lru_next = r->lru_next;
-    else A.lru_head = r->lru_next;
+    else mh_arena_st.lru_head = r->lru_next;
     if (r->lru_next) r->lru_next->lru_prev = r->lru_prev;
-    else A.lru_tail = r->lru_prev;
+    else mh_arena_st.lru_tail = r->lru_prev;
     r->lru_prev = r->lru_next = NULL;
 }
 
 static void lru_append(mh_span_t *r) {
     r->lru_next = NULL;
-    r->lru_prev = A.lru_tail;
-    if (A.lru_tail) A.lru_tail->lru_next = r;
-    else A.lru_head = r;
-    A.lru_tail = r;
+    r->lru_prev = mh_arena_st.lru_tail;
+    if (mh_arena_st.lru_tail) mh_arena_st.lru_tail->lru_next = r;
+    else mh_arena_st.lru_head = r;
+    mh_arena_st.lru_tail = r;
 }
 
 static void run_unlink(mh_span_t *r) {
@@ -94,12 +99,15 @@ static void run_unlink(mh_span_t *r) {
     if (!b->head[i]) b->nonempty[i / 64] &= ~((uint64_t)1 << (i % 64));
     if (r->list == MH_LIST_DIRTY) {
         lru_unlink(r);
-        A.dirty_pages -= r->pages;
+        mh_arena_st.dirty_pages -= r->pages;
     }
     r->prev = r->next = NULL;
 }
 
 static void run_link(mh_span_t *r, bool dirty) {
+    MH_ASSERT(r->pages > 0 && (r->start & (MH_PAGE_SIZE - 1)) == 0);
+    MH_ASSERT(r->start >= mh_arena_st.regions[r->region].base &&
+              mh_span_end(r) <= mh_arena_st.regions[r->region].base + mh_arena_st.regions[r->region].size);
     r->kind = MH_KIND_FREE;
     r->list = dirty ? MH_LIST_DIRTY : MH_LIST_CLEAN;
     bins_t *b = bins_for(r);
@@ -111,7 +119,7 @@ static void run_link(mh_span_t *r, bool dirty) {
     b->nonempty[i / 64] |= (uint64_t)1 << (i % 64);
     if (dirty) {
         lru_append(r);
-        A.dirty_pages += r->pages;
+        mh_arena_st.dirty_pages += r->pages;
     }
     dir_set(r->start, r);
     dir_set(mh_span_end(r) - MH_PAGE_SIZE, r);
@@ -120,7 +128,7 @@ static void run_link(mh_span_t *r, bool dirty) {
 // Merges r (not linked) with free neighbours of the same state, then links it.
 static void run_insert(mh_span_t *r, bool dirty) {
     unsigned want = dirty ? MH_LIST_DIRTY : MH_LIST_CLEAN;
-    region_t *g = &A.regions[r->region];
+    region_t *g = &mh_arena_st.regions[r->region];
     if (r->start > g->base) {
         mh_span_t *prev = dir_get(r->start - MH_PAGE_SIZE);
         if (prev && prev->kind == MH_KIND_FREE && prev->list == want && mh_span_end(prev) == r->start &&
@@ -180,30 +188,30 @@ static mh_span_t *bins_take(bins_t *b, size_t pages) {
 
 bool mh_arena_fd_still_ours(void) {
     uint64_t dev, ino;
-    if (A.fd < 0) return false;
-    if (mh_os_file_id(A.fd, &dev, &ino) == 0 && dev == A.fd_dev && ino == A.fd_ino) return true;
-    A.fd = -1; // closed or replaced behind our back: new regions go private
+    if (mh_arena_st.fd < 0) return false;
+    if (mh_os_file_id(mh_arena_st.fd, &dev, &ino) == 0 && dev == mh_arena_st.fd_dev && ino == mh_arena_st.fd_ino) return true;
+    mh_arena_st.fd = -1; // closed or replaced behind our back: new regions go private
     return false;
 }
 
 static void open_memfd(void) {
-    A.fd_tried = true;
+    mh_arena_st.fd_tried = true;
     int fd;
     if (mh_os_memfd_create(&fd) != 0) return; // seccomp or old kernel: private memory
-    if (mh_os_file_id(fd, &A.fd_dev, &A.fd_ino) != 0) {
+    if (mh_os_file_id(fd, &mh_arena_st.fd_dev, &mh_arena_st.fd_ino) != 0) {
         mh_os_close(fd);
         return;
     }
-    A.fd = fd;
+    mh_arena_st.fd = fd;
 }
 
 static int map_region(size_t size, region_t *g) {
     void *p;
-    if (mh_arena_fd_still_ours() && mh_os_ftruncate(A.fd, A.file_size + size) == 0 &&
-        mh_os_map_file(NULL, size, A.fd, A.file_size, &p) == 0) {
-        g->file_off = A.file_size;
+    if (mh_arena_fd_still_ours() && mh_os_ftruncate(mh_arena_st.fd, mh_arena_st.file_size + size) == 0 &&
+        mh_os_map_file(NULL, size, mh_arena_st.fd, mh_arena_st.file_size, &p) == 0) {
+        g->file_off = mh_arena_st.file_size;
         g->shared = true;
-        A.file_size += size;
+        mh_arena_st.file_size += size;
     } else {
         int rc = mh_os_map_anon(size, &p);
         if (rc) return rc;
@@ -218,12 +226,12 @@ static int map_region(size_t size, region_t *g) {
 // Adds a region able to hold at least min_bytes; falls back to smaller sizes when the
 // address space is limited (RLIMIT_AS, overcommit policy).
 static region_t *add_region(size_t min_bytes) {
-    if (A.nregions == MAX_REGIONS) return NULL;
-    if (!A.fd_tried) open_memfd();
-    if (!A.next_region) A.next_region = FIRST_REGION;
+    if (mh_arena_st.nregions == MAX_REGIONS) return NULL;
+    if (!mh_arena_st.fd_tried) open_memfd();
+    if (!mh_arena_st.next_region) mh_arena_st.next_region = FIRST_REGION;
     size_t need = mh_align_up(min_bytes + MH_PAGE_SIZE, (size_t)2 << 20); // + the info page
-    size_t size = A.next_region > need ? A.next_region : need;
-    region_t *g = &A.regions[A.nregions];
+    size_t size = mh_arena_st.next_region > need ? mh_arena_st.next_region : need;
+    region_t *g = &mh_arena_st.regions[mh_arena_st.nregions];
     if (map_region(size, g) != 0 && (size == need || map_region(need, g) != 0)) return NULL;
     if (dir_cover(g->base, g->size) != 0) {
         mh_os_unmap((void *)g->base, g->size);
@@ -231,19 +239,19 @@ static region_t *add_region(size_t min_bytes) {
     }
     mh_os_no_huge_pages((void *)g->base, g->size);
     mh_os_dump((void *)g->base, g->size, false);
-    if (g->shared && !A.info) { // file page 0: the info page meshctl reads
-        __atomic_store_n(&A.info, (void *)g->base, __ATOMIC_RELEASE);
+    if (g->shared && !mh_arena_st.info) { // file page 0: the info page meshctl reads
+        mh_plain_store_release(&mh_arena_st.info, (void *)g->base); // pairs: mh_arena_info_page
         g->used = MH_PAGE_SIZE;
     }
-    if (A.next_region < MAX_REGION) A.next_region *= 2;
-    __atomic_store_n(&A.nregions, A.nregions + 1, __ATOMIC_RELEASE); // mh_arena_contains
+    if (mh_arena_st.next_region < MAX_REGION) mh_arena_st.next_region *= 2;
+    mh_plain_store_release(&mh_arena_st.nregions, mh_arena_st.nregions + 1); // pairs: mh_arena_contains
     return g;
 }
 
 // Carves pages from the never-used tail of the newest region, adding one if needed.
 static mh_span_t *tail_take(size_t pages) {
     size_t bytes = pages << MH_PAGE_SHIFT;
-    region_t *g = A.nregions ? &A.regions[A.nregions - 1] : NULL;
+    region_t *g = mh_arena_st.nregions ? &mh_arena_st.regions[mh_arena_st.nregions - 1] : NULL;
     if (!g || g->size - g->used < bytes) {
         mh_span_t *rest = NULL;
         if (g && g->size > g->used && !(rest = mh_meta_alloc(&span_pool))) return NULL;
@@ -255,8 +263,8 @@ static mh_span_t *tail_take(size_t pages) {
         if (rest) { // keep the old tail usable as a clean run
             rest->start = g->base + g->used;
             rest->pages = (g->size - g->used) >> MH_PAGE_SHIFT;
-            rest->region = (uint16_t)(g - A.regions);
-            rest->backing = A.epoch;
+            rest->region = (uint16_t)(g - mh_arena_st.regions);
+            rest->backing = mh_arena_st.epoch;
             g->used = g->size;
             run_insert(rest, false);
         }
@@ -267,8 +275,8 @@ static mh_span_t *tail_take(size_t pages) {
     if (!s) return NULL;
     s->start = g->base + g->used;
     s->pages = (uint32_t)pages;
-    s->region = (uint16_t)(g - A.regions);
-    s->backing = A.epoch; // a fork maps every region's untouched tail onto the new file
+    s->region = (uint16_t)(g - mh_arena_st.regions);
+    s->backing = mh_arena_st.epoch; // a fork maps every region's untouched tail onto the new file
     g->used += bytes;
     while (g->dump_mark < g->used && g->dump_mark < g->size) { // core dumps: the used part
         size_t step = g->size - g->dump_mark < DUMP_STEP ? g->size - g->dump_mark : DUMP_STEP;
@@ -309,16 +317,16 @@ static bool split_head(mh_span_t *s, size_t drop, bool dirty) {
 // ---- allocation ------------------------------------------------------------------
 
 static mh_span_t *take_run(size_t want, bool *dirty) {
-    mh_span_t *r = bins_take(&A.dirty, want);
+    mh_span_t *r = bins_take(&mh_arena_st.dirty, want);
     *dirty = r != NULL;
-    if (!r) r = bins_take(&A.clean, want);
+    if (!r) r = bins_take(&mh_arena_st.clean, want);
     if (r) {
         dir_set(r->start, NULL);
         dir_set(mh_span_end(r) - MH_PAGE_SIZE, NULL);
         if (mh_arena_is_current(r)) return r;
         // Left on a file a fork froze: fresh zero pages of the current file first.
-        if (mh_arena_fresh_map(&A.regions[r->region], r->start, mh_span_bytes(r)) == 0) {
-            r->backing = A.epoch;
+        if (mh_arena_fresh_map(&mh_arena_st.regions[r->region], r->start, mh_span_bytes(r)) == 0) {
+            r->backing = mh_arena_st.epoch;
             *dirty = false;
             return r;
         }
@@ -332,8 +340,8 @@ int mh_arena_fresh_map(const region_t *g, uintptr_t va, size_t len) {
     if (!mh_arena_fd_still_ours()) return mh_os_map_anon_at((void *)va, len);
     uint64_t off = g->file_off + (va - g->base);
     void *p;
-    int rc = mh_os_punch(A.fd, off, len); // the range may hold data from before a fork
-    if (rc == 0) rc = mh_os_map_file((void *)va, len, A.fd, off, &p);
+    int rc = mh_os_punch(mh_arena_st.fd, off, len); // the range may hold data from before a fork
+    if (rc == 0) rc = mh_os_map_file((void *)va, len, mh_arena_st.fd, off, &p);
     if (rc == 0 && len > MH_PAGE_SIZE) mh_os_no_huge_pages((void *)va, len);
     return rc;
 }
@@ -341,7 +349,7 @@ int mh_arena_fresh_map(const region_t *g, uintptr_t va, size_t len) {
 mh_span_t *mh_arena_alloc(size_t pages, size_t align_pages, bool map_all, bool *zeroed) {
     if (pages == 0 || pages > ((size_t)1 << 31) || align_pages > ((size_t)1 << 30)) return NULL;
     size_t want = pages + (align_pages > 1 ? align_pages - 1 : 0);
-    mh_lock(&A.lock);
+    mh_lock(&mh_arena_st.lock);
     bool dirty;
     mh_span_t *s = take_run(want, &dirty);
     if (s) {
@@ -358,21 +366,24 @@ mh_span_t *mh_arena_alloc(size_t pages, size_t align_pages, bool map_all, bool *
         s->list = MH_LIST_NONE;
         s->moved = 0;
         s->shared_frozen = 0;
+        s->views_split = 0;
         s->objs = 1;
         s->gen = mh_span_next_gen();
         if (map_all) dir_set_range(s, s);
         else dir_set(s->start, s);
-        A.active_pages += s->pages;
+        mh_arena_st.active_pages += s->pages;
         *zeroed = !dirty;
     }
-    mh_unlock(&A.lock);
+    mh_unlock(&mh_arena_st.lock);
     return s;
 }
 
 // ---- release ---------------------------------------------------------------------
 
+static bool (*purger_fn)(void); // see mh_arena_set_purger
+
 static size_t dirty_budget(void) {
-    size_t b = A.active_pages / 8;
+    size_t b = mh_arena_st.active_pages / 8;
     return b > DIRTY_MIN_PAGES ? b : DIRTY_MIN_PAGES;
 }
 
@@ -382,18 +393,18 @@ static size_t dirty_budget(void) {
 // True when the run now reads as zero. The epoch cannot change here: fork holds
 // purge_lock.
 static bool release_run(mh_span_t *r) {
-    region_t *g = &A.regions[r->region];
+    region_t *g = &mh_arena_st.regions[r->region];
     size_t len = mh_span_bytes(r);
     if (!g->shared) {
         (void)mh_os_release((void *)r->start, len, false);
         return true;
     }
-    if (r->backing == A.epoch && A.fd >= 0) {
+    if (r->backing == mh_arena_st.epoch && mh_arena_st.fd >= 0) {
         (void)mh_os_release((void *)r->start, len, true);
         return true;
     }
     if (mh_arena_fresh_map(g, r->start, len) != 0) return false;
-    r->backing = A.epoch;
+    r->backing = mh_arena_st.epoch;
     return true;
 }
 
@@ -401,64 +412,68 @@ static bool release_run(mh_span_t *r) {
 // are parked as BUSY (never coalesced) while madvise runs without the arena lock.
 static size_t purge_to(size_t target) {
     size_t released = 0;
-    mh_lock(&A.purge_lock);
+    mh_lock(&mh_arena_st.purge_lock);
     for (;;) {
         mh_span_t *batch[PURGE_BATCH];
         unsigned n = 0;
-        mh_lock(&A.lock);
-        while (n < PURGE_BATCH && A.dirty_pages > target && A.lru_head) {
-            mh_span_t *r = A.lru_head;
+        mh_lock(&mh_arena_st.lock);
+        while (n < PURGE_BATCH && mh_arena_st.dirty_pages > target && mh_arena_st.lru_head) {
+            mh_span_t *r = mh_arena_st.lru_head;
             run_unlink(r);
             r->kind = MH_KIND_BUSY;
             batch[n++] = r;
         }
-        mh_unlock(&A.lock);
+        mh_unlock(&mh_arena_st.lock);
         if (!n) break;
         bool clean[PURGE_BATCH];
         for (unsigned i = 0; i < n; i++) {
             clean[i] = release_run(batch[i]);
             released += clean[i] ? mh_span_bytes(batch[i]) : 0;
         }
-        mh_lock(&A.lock);
+        mh_lock(&mh_arena_st.lock);
         for (unsigned i = 0; i < n; i++) {
             dir_set(batch[i]->start, NULL);
             dir_set(mh_span_end(batch[i]) - MH_PAGE_SIZE, NULL);
             run_insert(batch[i], !clean[i]);
         }
-        mh_unlock(&A.lock);
+        mh_unlock(&mh_arena_st.lock);
     }
-    mh_unlock(&A.purge_lock);
+    mh_unlock(&mh_arena_st.purge_lock);
     return released;
 }
 
 void mh_arena_free(mh_span_t *s, bool map_all) {
+    MH_ASSERT(s->pages > 0 && mh_arena_st.active_pages >= s->pages);
     // Before taking the lock: a big madvise must not stall other threads. A stale span
     // is left dirty (its pages are replaced when the run is purged or reused).
     bool release_now = s->pages >= RELEASE_AT_FREE_PAGES && mh_arena_is_current(s);
     if (release_now)
         mh_os_release((void *)s->start, mh_span_bytes(s),
-                      A.regions[s->region].shared);
-    mh_lock(&A.lock);
+                      mh_arena_st.regions[s->region].shared);
+    mh_lock(&mh_arena_st.lock);
     if (map_all) {
         dir_set_range(s, NULL);
-        mh_arena_set_class(s, MH_DIR_NO_CLASS);
+        clear_class(s);
     } else {
         dir_set(s->start, NULL);
     }
-    A.active_pages -= s->pages;
+    mh_arena_st.active_pages -= s->pages;
     s->owner = NULL;
     run_insert(s, !release_now);
-    bool purge = A.dirty_pages > dirty_budget();
+    bool purge = mh_arena_st.dirty_pages > dirty_budget();
     size_t target = dirty_budget() / 2;
-    mh_unlock(&A.lock);
-    if (purge && !mh_freephys_purge()) purge_to(target);
+    mh_unlock(&mh_arena_st.lock);
+    bool (*purger)(void) = mh_plain_load_acquire(&purger_fn); // pairs: mh_arena_set_purger
+    if (purge && !(purger && purger())) purge_to(target);
 }
 
+void mh_arena_set_purger(bool (*purger)(void)) { mh_plain_store_release(&purger_fn, purger); }
+
 void mh_arena_purge_excess(void) {
-    mh_lock(&A.lock);
-    bool purge = A.dirty_pages > dirty_budget();
+    mh_lock(&mh_arena_st.lock);
+    bool purge = mh_arena_st.dirty_pages > dirty_budget();
     size_t target = dirty_budget() / 2;
-    mh_unlock(&A.lock);
+    mh_unlock(&mh_arena_st.lock);
     if (purge) purge_to(target);
 }
 
@@ -467,14 +482,14 @@ size_t mh_arena_purge_all(void) { return purge_to(0); }
 bool mh_arena_resize(mh_span_t *s, size_t new_pages) {
     if (new_pages == 0 || new_pages > ((size_t)1 << 31)) return false;
     bool ok = false;
-    mh_lock(&A.lock);
+    mh_lock(&mh_arena_st.lock);
     if (new_pages <= s->pages) {
         size_t old = s->pages;
         ok = split_tail(s, new_pages, true);
-        if (ok) A.active_pages -= old - s->pages;
+        if (ok) mh_arena_st.active_pages -= old - s->pages;
     } else {
         uintptr_t end = mh_span_end(s);
-        region_t *g = &A.regions[s->region];
+        region_t *g = &mh_arena_st.regions[s->region];
         mh_span_t *next = end < g->base + g->used ? dir_get(end) : NULL;
         size_t extra = new_pages - s->pages;
         if (next && next->kind == MH_KIND_FREE && next->start == end && next->pages >= extra &&
@@ -487,46 +502,46 @@ bool mh_arena_resize(mh_span_t *s, size_t new_pages) {
             mh_meta_free(&span_pool, next);
             ok = split_tail(s, new_pages, dirty);
             if (!ok) s->pages = (uint32_t)(new_pages - extra); // cannot happen: no metadata
-            else A.active_pages += extra;
+            else mh_arena_st.active_pages += extra;
         }
     }
-    mh_unlock(&A.lock);
+    mh_unlock(&mh_arena_st.lock);
     return ok;
 }
 
-bool mh_arena_in_use(void) { return __atomic_load_n(&A.nregions, __ATOMIC_ACQUIRE) != 0; }
+bool mh_arena_in_use(void) { return mh_plain_load_acquire(&mh_arena_st.nregions) != 0; } // pairs: add_region
 
-void *mh_arena_info_page(void) { return __atomic_load_n(&A.info, __ATOMIC_ACQUIRE); }
+void *mh_arena_info_page(void) { return mh_plain_load_acquire(&mh_arena_st.info); } // pairs: add_region
 
 bool mh_arena_contains(const void *ptr) {
     uintptr_t p = (uintptr_t)ptr;
-    unsigned n = __atomic_load_n(&A.nregions, __ATOMIC_ACQUIRE);
+    unsigned n = mh_plain_load_acquire(&mh_arena_st.nregions); // pairs: add_region
     for (unsigned i = 0; i < n; i++)
-        if (p >= A.regions[i].base && p < A.regions[i].base + A.regions[i].size) return true;
+        if (p >= mh_arena_st.regions[i].base && p < mh_arena_st.regions[i].base + mh_arena_st.regions[i].size) return true;
     return false;
 }
 
 // ---- meshing support -------------------------------------------------------------
 
 static const region_t *region_of(uintptr_t p) {
-    for (unsigned i = 0; i < A.nregions; i++)
-        if (p >= A.regions[i].base && p < A.regions[i].base + A.regions[i].size) return &A.regions[i];
+    for (unsigned i = 0; i < mh_arena_st.nregions; i++)
+        if (p >= mh_arena_st.regions[i].base && p < mh_arena_st.regions[i].base + mh_arena_st.regions[i].size) return &mh_arena_st.regions[i];
     return NULL;
 }
 
 bool mh_arena_file_ok(void) { return mh_arena_fd_still_ours(); }
 
 bool mh_arena_span_shared(const mh_span_t *s) {
-    return A.regions[s->region].shared && s->backing == A.epoch && A.fd >= 0;
+    return mh_arena_st.regions[s->region].shared && s->backing == mh_arena_st.epoch && mh_arena_st.fd >= 0;
 }
 
 int mh_arena_remap(uintptr_t va, size_t len, uintptr_t target) {
     const region_t *g = region_of(target);
-    if (!g || !g->shared || A.fd < 0) return EINVAL;
+    if (!g || !g->shared || mh_arena_st.fd < 0) return EINVAL;
     void *p;
     // MADV_NOHUGEPAGE is a VMA flag: a new mapping needs it again, but one page cannot
     // be a huge page anyway, so single-page remaps skip the extra syscall.
-    int rc = mh_os_map_file((void *)va, len, A.fd, g->file_off + (target - g->base), &p);
+    int rc = mh_os_map_file((void *)va, len, mh_arena_st.fd, g->file_off + (target - g->base), &p);
     if (rc == 0 && len > MH_PAGE_SIZE) mh_os_no_huge_pages((void *)va, len);
     return rc;
 }
@@ -534,11 +549,11 @@ int mh_arena_remap(uintptr_t va, size_t len, uintptr_t target) {
 int mh_arena_punch_range(uintptr_t start, size_t len) {
     const region_t *g = region_of(start);
     if (!g || !g->shared || !mh_arena_fd_still_ours()) return EBADF;
-    return mh_os_punch(A.fd, g->file_off + (start - g->base), len);
+    return mh_os_punch(mh_arena_st.fd, g->file_off + (start - g->base), len);
 }
 
 int mh_arena_punch(const mh_span_t *s) {
-    if (s->backing != A.epoch) return EBADF; // its pages are on a frozen file
+    if (s->backing != mh_arena_st.epoch) return EBADF; // its pages are on a frozen file
     return mh_arena_punch_range(s->start, mh_span_bytes(s));
 }
 
@@ -546,24 +561,24 @@ void mh_arena_dir_point(const mh_span_t *s, mh_span_t *value) {
     for (uintptr_t p = s->start; p < mh_span_end(s); p += MH_PAGE_SIZE) dir_set(p, value);
 }
 
-unsigned mh_arena_regions(void) { return __atomic_load_n(&A.nregions, __ATOMIC_ACQUIRE); }
+unsigned mh_arena_regions(void) { return mh_plain_load_acquire(&mh_arena_st.nregions); }
 
 // ---- stats and walking -------------------------------------------------------------
 
 size_t mh_arena_active_bytes(void) {
-    return __atomic_load_n(&A.active_pages, __ATOMIC_RELAXED) << MH_PAGE_SHIFT;
+    return mh_plain_load_relaxed(&mh_arena_st.active_pages) << MH_PAGE_SHIFT;
 }
 
 void mh_arena_stats(mh_arena_stats_t *out) {
-    mh_lock(&A.lock);
+    mh_lock(&mh_arena_st.lock);
     out->mapped = 0;
-    for (unsigned i = 0; i < A.nregions; i++) out->mapped += A.regions[i].size;
-    out->regions = A.nregions;
-    out->active = A.active_pages << MH_PAGE_SHIFT;
-    out->dirty = A.dirty_pages << MH_PAGE_SHIFT;
-    out->memfd = A.fd >= 0;
-    int fd = A.fd;
-    mh_unlock(&A.lock);
+    for (unsigned i = 0; i < mh_arena_st.nregions; i++) out->mapped += mh_arena_st.regions[i].size;
+    out->regions = mh_arena_st.nregions;
+    out->active = mh_arena_st.active_pages << MH_PAGE_SHIFT;
+    out->dirty = mh_arena_st.dirty_pages << MH_PAGE_SHIFT;
+    out->memfd = mh_arena_st.fd >= 0;
+    int fd = mh_arena_st.fd;
+    mh_unlock(&mh_arena_st.lock);
     out->file_bytes = 0;
     if (fd >= 0) {
         uint64_t b;
@@ -572,26 +587,21 @@ void mh_arena_stats(mh_arena_stats_t *out) {
 }
 
 void mh_arena_for_each_span(void (*fn)(mh_span_t *, void *), void *arg) {
-    mh_lock(&A.lock);
-    for (unsigned i = 0; i < A.nregions; i++) {
-        region_t *g = &A.regions[i];
+    mh_lock(&mh_arena_st.lock);
+    for (unsigned i = 0; i < mh_arena_st.nregions; i++) {
+        region_t *g = &mh_arena_st.regions[i];
         for (uintptr_t p = g->base; p < g->base + g->used;) {
-            mh_span_t *s = dir_get(p);
-            if (s && s->start == p && s->pages) {
-                if (s->kind != MH_KIND_FREE && s->kind != MH_KIND_BUSY) fn(s, arg);
-                p = mh_span_end(s);
-            } else {
-                p += MH_PAGE_SIZE;
-            }
+            mh_span_t *s = mh_arena_walk(&p);
+            if (s && s->kind != MH_KIND_FREE && s->kind != MH_KIND_BUSY) fn(s, arg);
         }
     }
-    mh_unlock(&A.lock);
+    mh_unlock(&mh_arena_st.lock);
 }
 
 int mh_arena_reset_alias(mh_span_t *a) {
-    mh_lock(&A.lock);
-    int rc = mh_arena_fresh_map(&A.regions[a->region], a->start, mh_span_bytes(a));
-    if (rc == 0) a->backing = A.epoch;
-    mh_unlock(&A.lock);
+    mh_lock(&mh_arena_st.lock);
+    int rc = mh_arena_fresh_map(&mh_arena_st.regions[a->region], a->start, mh_span_bytes(a));
+    if (rc == 0) a->backing = mh_arena_st.epoch;
+    mh_unlock(&mh_arena_st.lock);
     return rc;
 }

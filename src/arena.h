@@ -1,5 +1,6 @@
 // arena.h - the heap's address space and physical pages.
 //
+// Layer 3 (memory): os, meta_heap, span.
 // The arena is a set of regions, each a MAP_SHARED mapping of one memfd at its own file
 // offset (virtual page i of a region starts backed by file page region.file_off + i),
 // or private anonymous memory when no memfd can be had. Regions are added as the heap
@@ -9,8 +10,9 @@
 // top level per GiB of address space, a lazily mapped leaf of span pointers per GiB.
 // Entries are either correct or NULL: small spans set every page, large objects their
 // first page, free runs their first and last page (for coalescing). Each leaf also
-// holds a 16-bit class entry per page (small-span flag, page index in the span, size
-// class), so free() of a small object never has to touch the span descriptor.
+// holds a 16-bit class entry per page (a small-span flag, the page's index in its span
+// and the size class; see mh_dir_entry), so free() of a small object never has to touch
+// the span descriptor.
 //
 // Free page runs are binned by length, separately dirty (may hold RAM) and clean
 // (punched or never touched, reads as zero). Adjacent free runs of the same state are
@@ -21,6 +23,7 @@
 #ifndef MH_ARENA_H
 #define MH_ARENA_H
 
+#include "atomic.h"
 #include "common.h"
 #include "span.h"
 
@@ -29,34 +32,49 @@
 #define MH_DIR_LEAF ((size_t)1 << (MH_DIR_TOP_SHIFT - MH_PAGE_SHIFT))
 
 #define MH_DIR_LEAF_BYTES (MH_DIR_LEAF * (sizeof(mh_span_t *) + sizeof(uint16_t)))
+
+// A page's class entry: 0 when the page is not part of a small span (or a meshed alias
+// of one), else MH_DIR_SMALL | page index in the span << MH_DIR_CLASS_BITS | class.
+#define MH_DIR_CLASS_BITS 6
+#define MH_DIR_PAGE_BITS 4
 #define MH_DIR_SMALL 0x8000u
-#define MH_DIR_NO_CLASS 0xffu
+_Static_assert(MH_NUM_CLASSES <= 1u << MH_DIR_CLASS_BITS, "a class fits its entry field");
+_Static_assert(MH_MAX_SPAN_PAGES <= 1u << MH_DIR_PAGE_BITS, "a page index fits its entry field");
+_Static_assert(MH_DIR_CLASS_BITS + MH_DIR_PAGE_BITS < 15, "the fields stay below the flag");
 
 extern mh_span_t **mh_dir_top[MH_DIR_TOP];
 
-// The class entry of p's page: 0, or MH_DIR_SMALL | page_in_span << 6 | class.
-MH_INLINE unsigned mh_dir_class(const void *ptr) {
+MH_INLINE unsigned mh_dir_entry_class(unsigned e) { return e & ((1u << MH_DIR_CLASS_BITS) - 1); }
+MH_INLINE unsigned mh_dir_entry_page(unsigned e) {
+    return (e >> MH_DIR_CLASS_BITS) & ((1u << MH_DIR_PAGE_BITS) - 1);
+}
+MH_INLINE uint16_t mh_dir_entry_make(unsigned cls, unsigned page) {
+    return (uint16_t)(MH_DIR_SMALL | page << MH_DIR_CLASS_BITS | cls);
+}
+
+// The class entry of p's page (lock-free).
+MH_INLINE unsigned mh_dir_entry(const void *ptr) {
     uintptr_t p = (uintptr_t)ptr;
     uintptr_t t = p >> MH_DIR_TOP_SHIFT;
     if (MH_UNLIKELY(t >= MH_DIR_TOP)) return 0;
-    mh_span_t **leaf = __atomic_load_n(&mh_dir_top[t], __ATOMIC_ACQUIRE); // pairs: leaf publish
+    mh_span_t **leaf = mh_plain_load_acquire(&mh_dir_top[t]); // pairs: leaf publish
     if (MH_UNLIKELY(!leaf)) return 0;
     const uint16_t *cls = (const uint16_t *)(leaf + MH_DIR_LEAF);
-    return __atomic_load_n(&cls[(p >> MH_PAGE_SHIFT) & (MH_DIR_LEAF - 1)], __ATOMIC_RELAXED);
+    return mh_plain_load_relaxed(&cls[(p >> MH_PAGE_SHIFT) & (MH_DIR_LEAF - 1)]);
 }
 
 // Start of the small span holding p, given p's class entry e.
 MH_INLINE uintptr_t mh_dir_span_start(const void *p, unsigned e) {
-    return ((uintptr_t)p & ~(MH_PAGE_SIZE - 1)) - (((e >> 6) & 15) << MH_PAGE_SHIFT);
+    return ((uintptr_t)p & ~(MH_PAGE_SIZE - 1)) - ((uintptr_t)mh_dir_entry_page(e) << MH_PAGE_SHIFT);
 }
 
 MH_INLINE mh_span_t *mh_dir_lookup(const void *ptr) {
     uintptr_t p = (uintptr_t)ptr;
     uintptr_t t = p >> MH_DIR_TOP_SHIFT;
     if (MH_UNLIKELY(t >= MH_DIR_TOP)) return NULL;
-    mh_span_t **leaf = __atomic_load_n(&mh_dir_top[t], __ATOMIC_ACQUIRE); // pairs: leaf publish
+    mh_span_t **leaf = mh_plain_load_acquire(&mh_dir_top[t]); // pairs: leaf publish
     if (MH_UNLIKELY(!leaf)) return NULL;
-    return __atomic_load_n(&leaf[(p >> MH_PAGE_SHIFT) & (MH_DIR_LEAF - 1)], __ATOMIC_RELAXED);
+    return mh_plain_load_relaxed(&leaf[(p >> MH_PAGE_SHIFT) & (MH_DIR_LEAF - 1)]);
 }
 
 typedef struct mh_arena_stats_s {
@@ -72,10 +90,14 @@ typedef struct mh_arena_stats_s {
 // map_all: register every page in the directory (small spans) or the first only.
 // *zeroed tells whether the pages are known to read as zero. NULL when out of memory.
 mh_span_t *mh_arena_alloc(size_t pages, size_t align_pages, bool map_all, bool *zeroed);
-// Records (or with MH_DIR_NO_CLASS clears) the class entries of small span s.
+// Records the class entries of the pages of small span s (cleared again by
+// mh_arena_free).
 void mh_arena_set_class(mh_span_t *s, unsigned cls);
 // Returns a span's pages to the arena (dirty, or released at once when large).
 void mh_arena_free(mh_span_t *s, bool map_all);
+// Who gives dirty pages back when a free leaves more than the budget: the freeing
+// thread, unless a purger was set (the freephys thread) and accepts the work.
+void mh_arena_set_purger(bool (*purger)(void));
 // Resizes a large span in place; false when the neighbouring pages are not free.
 bool mh_arena_resize(mh_span_t *s, size_t new_pages);
 // True once the heap holds any memory.
@@ -117,8 +139,14 @@ unsigned mh_arena_regions(void);
 // Fork, copy-on-write (arena_fork.c): prepare maps the in-use heap MAP_PRIVATE from
 // the current file and moves the untouched tail to a fresh file; parent and child
 // then each carry on with their own file. Spans left private are "stale" until
-// migrated back onto the current file (mh_arena_migrate_step).
-void mh_arena_fork_prepare(void);
+// migrated back onto the current file (mh_arena_migrate_collect / mh_arena_migrate).
+// meshed: some span is meshed now (the heap's one-mapping shortcut does not apply).
+// barrier: the fault handler is ready, so the heap may be write-protected while it is
+// copied (needed only when the heap file was lost: see mh_arena_file_lost).
+void mh_arena_fork_prepare(bool meshed, bool barrier);
+// The heap file's descriptor was closed or replaced behind our back (and the heap is
+// still on that file).
+bool mh_arena_file_lost(void);
 void mh_arena_fork_parent(void);
 void mh_arena_fork_child(void);
 // A child of a raw clone (no prepare ran): copies the live heap into a file of its own
@@ -133,14 +161,7 @@ bool mh_arena_migration_idle(void);
 // True while stale spans remain after a fork.
 bool mh_arena_migration_pending(void);
 
-// Migration back onto the current file. The write barrier is the mesher's: raise
-// write-protects the ranges and raises it (false: nothing protected), lower drops it
-// (unprotect: make the ranges writable again first).
-#define MH_GUARD_MAX 256
-typedef struct mh_guard_s {
-    bool (*raise)(unsigned n, const uintptr_t *start, const size_t *len);
-    void (*lower)(bool unprotect);
-} mh_guard_t;
+// Migration back onto the current file, under the write barrier (barrier.h).
 typedef struct mh_migrant_s {
     mh_span_t *span;     // a leader or a large span; NULL: an extent of plain spans
     uint32_t gen;
@@ -153,8 +174,9 @@ typedef struct mh_migrant_s {
 unsigned mh_arena_migrate_collect(mh_migrant_t *out, unsigned max);
 // Moves one collected item (an extent of up to 2 MiB of adjacent spans, a meshed
 // leader with its aliases, or the next 2 MiB of a large span) onto the current file.
-// The caller holds the mesh pass lock, and the class lock for a leader. Returns
-// the bytes moved (0 when the span changed meanwhile or a call failed).
-size_t mh_arena_migrate(const mh_migrant_t *m, const mh_guard_t *guard);
+// The caller holds the mesh pass lock (the barrier is one raiser's), and the class
+// lock for a leader. Returns the bytes moved (0 when the span changed meanwhile, holds
+// an alternate signal stack, or a call failed).
+size_t mh_arena_migrate(const mh_migrant_t *m);
 
 #endif

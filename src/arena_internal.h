@@ -1,11 +1,15 @@
 // arena_internal.h - the arena's state, shared by arena.c (regions, runs, directory)
 // and arena_fork.c (copy-on-write fork and migration). Not for other modules.
-// Locking: A.lock guards everything in A and directory writes (see arena.h).
+//
+// Layer 3 (memory).
+// Locking: mh_arena_st.lock guards every field of mh_arena_st and directory writes
+// (see arena.h); a few fields are also read lock-free where their comment says so.
 #ifndef MH_ARENA_INTERNAL_H
 #define MH_ARENA_INTERNAL_H
 
-#include "arena.h"
+#include "common.h"
 #include "lock.h"
+#include "span.h"
 
 #define MAX_REGIONS 256 // a span's region index is 16 bits
 #define MH_DETACHED_MAX 16
@@ -45,7 +49,7 @@ typedef struct arena_state_s {
     size_t dirty_pages, active_pages;
     void *info;  // first page of the first shared region (see info.h)
     // Fork (arena_fork.c). A span or run whose backing == epoch maps the current file
-    // (A.fd) shared; any other is "stale": it still maps a file a fork froze.
+    // (mh_arena_st.fd) shared; any other is "stale": it still maps a file a fork froze.
     uint32_t epoch;
     bool all_current;     // no stale span or run (a migration sweep found none)
     bool sweep_found;     // the running migration sweep met a stale span it can move
@@ -58,12 +62,13 @@ typedef struct arena_state_s {
     unsigned child_meshed; // meshed spans the child must map onto child_fd
     struct { void *addr; size_t len; } detached[MH_DETACHED_MAX]; // see arena_fork.c
     unsigned ndetached;
+    bool privatized;      // the heap file was lost and the heap copied to private memory
+    bool guarded_fork;    // prepare left the heap write-protected until fork_parent
     int frozen_fd;        // the file the last fork froze, until migration is done
     uint32_t frozen_epoch; // the epoch whose spans that file backs
 } arena_state_t;
 
-extern arena_state_t mh_arena_state;
-#define A mh_arena_state
+extern arena_state_t mh_arena_st;
 
 
 // Directory access and run management (arena.c); arena lock held.
@@ -72,9 +77,21 @@ void mh_arena_run_unlink(mh_span_t *r);
 // Coalesces r (directory entries cleared) with free neighbours and bins it.
 void mh_arena_run_insert(mh_span_t *r, bool dirty);
 bool mh_arena_fd_still_ours(void);
+// The span or run that starts at *p, advancing *p past it; or NULL for a page where
+// none starts (free tails of runs, the info page), advancing *p by one page. The one
+// way every walk over a region's used part steps (arena lock held).
+MH_INLINE mh_span_t *mh_arena_walk(uintptr_t *p) {
+    mh_span_t *s = mh_arena_dir_get(*p);
+    if (s && s->start == *p && s->pages) {
+        *p = mh_span_end(s);
+        return s;
+    }
+    *p += MH_PAGE_SIZE;
+    return NULL;
+}
 // A span or run maps the current file, or lives in private anonymous memory.
 MH_INLINE bool mh_arena_is_current(const mh_span_t *s) {
-    return !A.regions[s->region].shared || s->backing == A.epoch;
+    return !mh_arena_st.regions[s->region].shared || s->backing == mh_arena_st.epoch;
 }
 // Replaces [va, va+len) of region g with zero pages of the current file (punched
 // first), or private anonymous pages when there is no heap file. 0 or an errno.

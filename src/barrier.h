@@ -1,35 +1,45 @@
-// barrier.h - the write barrier's fault handler and the program's own SIGSEGV/SIGBUS
-// handlers.
+// barrier.h - the write barrier: the ranges of the heap that are read-only while their
+// pages are being moved (a mesh, or a fork migration), and the epoch that tells a
+// waiting thread when that is over.
 //
-// While a span is being meshed its pages are read-only; a thread that writes there
-// faults, the handler sees the address is being meshed, waits for the pair to finish
-// (futex on the mesh epoch) and returns so the store retries against the new mapping.
-// Every other fault reaches the program's handler exactly as the kernel would have
-// delivered it; with no handler (SIG_DFL or SIG_IGN) the original signal kills the
-// process with its normal status and core. sigaction()/signal() are interposed so the
-// program installs and reads back its own handlers for these two signals.
+// Layer 3 (memory): below meshing and fork migration, which both raise it; the fault
+// handler (fault.c) and the system-call wrappers read it.
+// Invariants: the epoch is odd exactly while ranges are protected; at most one raiser
+// at a time (callers hold the mesh pass lock). Ranges that hold a thread's alternate
+// signal stack are never protected: the fault handler runs on that stack, and the
+// kernel could not write its signal frame into a read-only page.
+// Locking: the epoch and the ranges are written by the one raiser and read lock-free
+// (acquire) by faulting threads; the alternate-stack registry has a lock of its own.
 #ifndef MH_BARRIER_H
 #define MH_BARRIER_H
 
-#include <signal.h>
-#include <stdbool.h>
-#include <stddef.h>
-#include <stdint.h>
+#include "common.h"
 
-// Installs the handler (once, idempotent). Nothing is installed until the first pass.
-void mh_barrier_install(void);
-// The interposed sigaction for SIGSEGV and SIGBUS; other signals pass through.
-int mh_barrier_sigaction(int sig, const struct sigaction *act, struct sigaction *old);
-// False when SIGSEGV or SIGBUS no longer reaches our handler (a raw rt_sigaction).
-bool mh_barrier_intact(void);
-// Our handler is installed (from the first mesh pass on).
-bool mh_barrier_installed(void);
-// Copies n bytes of program memory that may be a bad pointer; false (nothing or part
-// copied) if it faulted, or if our handler is not installed yet.
-bool mh_barrier_copy(void *dst, const void *src, size_t n);
+#define MH_BARRIER_MAX 256 // ranges raised at once: a span and every alias of it
+
+// Write-protects the n ranges [start[i], start[i]+len[i]) and makes the epoch odd.
+// False (nothing protected) when n is too large, a range holds an alternate signal
+// stack, or mprotect fails.
+bool mh_barrier_raise(unsigned n, const uintptr_t *start, const size_t *len);
+// Ends the barrier: unprotect makes the ranges writable again first (a failed move;
+// a completed one has remapped them writable already). Wakes every waiter. Nothing
+// when it is not up (the raiser's own write lowered it already).
+void mh_barrier_lower(bool unprotect);
+// The epoch now (acquire): odd while ranges are protected.
+uint32_t mh_barrier_epoch(void);
+// addr lies in a range the current barrier protects.
+bool mh_barrier_protects(uintptr_t addr);
+// Waits until the epoch is no longer e (returns at once when e is even).
+void mh_barrier_wait(uint32_t e);
+// The calling thread raised the barrier that is up now. It cannot wait for itself: a
+// write of its own into a protected range (a fork handler of another library's, run
+// while the fork keeps the heap protected) lowers the barrier instead.
+bool mh_barrier_mine(void);
+
 // sigaltstack bookkeeping: the calling thread's alternate stack is [lo, lo+size) (or
-// none); spans that overlap a recorded stack in the heap must never be protected.
+// none any more); only stacks inside the heap are recorded.
 void mh_barrier_note_altstack(uintptr_t lo, size_t size, bool enable);
+// Some recorded alternate stack overlaps [lo, hi).
 bool mh_barrier_altstack_in(uintptr_t lo, uintptr_t hi);
 void mh_barrier_fork_child(void);
 

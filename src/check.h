@@ -1,5 +1,9 @@
-// check.h - assertion tiers. MH_ASSERT is compiled in debug builds only; MH_CHECK is
-// always on and guards metadata integrity, failing through mh_fatal().
+// check.h - assertion tiers. MH_ASSERT is compiled in every build but checked only in
+// builds with MESH_DEBUG (CI runs the unit and stress tests against one); MH_CHECK is
+// always on and guards metadata integrity. Both fail through mh_corrupt(): a broken
+// invariant means the heap's own state cannot be trusted.
+//
+// Layer 0 (base).
 #ifndef MH_CHECK_H
 #define MH_CHECK_H
 
@@ -8,7 +12,7 @@
 #define MH_CHECK(cond)                                                                             \
     do {                                                                                           \
         if (MH_UNLIKELY(!(cond)))                                                                  \
-            mh_fatal("internal check failed: %s (%s:%d)", #cond, __FILE__, __LINE__);             \
+            mh_corrupt("internal check failed: %s (%s:%d)", #cond, __FILE__, __LINE__);           \
     } while (0)
 
 #define MH_ASSERT(cond)                                                                            \

@@ -1,25 +1,15 @@
 // checks.c - THP and max_map_count checks (see checks.h).
+//
+// Layer 2 (primitives): os, str.
 #include "checks.h"
 
-#include <errno.h>
-#include <fcntl.h>
-#include <unistd.h>
-
+#include "os.h"
 #include "str.h"
 
-static ssize_t read_small(const char *root, const char *path, char *buf, size_t n) {
+static long read_small(const char *root, const char *path, char *buf, size_t n) {
     char full[512];
     mh_snprintf(full, sizeof full, "%s%s", root ? root : "", path);
-    int saved = errno;
-    int fd = open(full, O_RDONLY | O_CLOEXEC);
-    ssize_t got = -1;
-    if (fd >= 0) {
-        got = read(fd, buf, n - 1);
-        close(fd);
-    }
-    errno = saved;
-    buf[got > 0 ? got : 0] = 0;
-    return got;
+    return mh_os_read_file(full, buf, n);
 }
 
 int mh_check_read_selector(const char *path, char *buf, size_t n) {

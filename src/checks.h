@@ -5,6 +5,8 @@
 // /proc; meshctl's tests pass a fake tree) with open/read only: under
 // /etc/ld.so.preload every process runs them, so they cost microseconds and print
 // nothing on a healthy machine.
+//
+// Layer 2 (primitives).
 #ifndef MH_CHECKS_H
 #define MH_CHECKS_H
 

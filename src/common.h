@@ -1,5 +1,7 @@
 // common.h - base types, layout constants and compiler helpers shared by every module.
 //
+// Layer 0 (base).
+//
 // Invariants: the heap works in 4 KiB pages (x86-64/Linux); every object is 16-byte
 // aligned; a span holds at most MH_MAX_OBJS objects so one 256-bit bitmap covers it.
 // Locking: none (constants and macros only).

@@ -1,4 +1,6 @@
 // config_file.c - /etc/mesh.conf reader (see config_file.h).
+//
+// Layer 7 (runtime).
 #define _GNU_SOURCE
 #include "config_file.h"
 
@@ -10,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "os.h"
 #include "str.h"
 
 typedef struct reporter_s {
@@ -238,7 +241,11 @@ int mh_config_read_file(const char *path, int missing_ok, int secure, mh_report_
     }
     struct stat st;
     char size[32];
-    if (fstat(fd, &st) != 0 || S_ISDIR(st.st_mode) || !S_ISREG(st.st_mode)) {
+    int rc = mh_os_stat_fd(fd, &st);
+    if (rc != 0) {
+        const char *why = strerrordesc_np(rc);
+        problem(&r, 0, "cannot stat: %s; using defaults%s", why ? why : "unknown error", "");
+    } else if (S_ISDIR(st.st_mode) || !S_ISREG(st.st_mode)) {
         problem(&r, 0, "%s; using defaults%s", S_ISDIR(st.st_mode) ? "is a directory" : "is not a regular file", "");
     } else if (secure && !trusted(&st)) {
         problem(&r, 0, "ignored in a privileged program: not owned by root or writable by others%s%s", "", "");
@@ -247,13 +254,7 @@ int mh_config_read_file(const char *path, int missing_ok, int secure, mh_report_
         problem(&r, 0, "too large (%s bytes, the limit is 1 MiB); using defaults%s", size, "");
     } else {
         char *buf = malloc((size_t)st.st_size + 1);
-        size_t got = 0;
-        while (buf && got < (size_t)st.st_size) {
-            ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
-            if (n < 0 && errno == EINTR) continue;
-            if (n <= 0) break;
-            got += (size_t)n;
-        }
+        size_t got = buf ? mh_os_read_upto(fd, buf, (size_t)st.st_size) : 0;
         if (!buf) problem(&r, 0, "out of memory reading it; using defaults%s%s", "", "");
         else r.problems += mh_config_parse_buffer(path, buf, got, report, ctx);
         free(buf);

@@ -1,5 +1,7 @@
 // config_file.h - reads /etc/mesh.conf (libconfig syntax) into the option table.
 //
+// Layer 7 (runtime).
+//
 // The only module that uses libconfig and libc's allocating functions: it runs after
 // the heap can serve requests, never under an allocator lock. Bad input never stops
 // the program and never loses what can still be read: each problem becomes one report

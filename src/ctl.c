@@ -3,6 +3,8 @@
 // Names resolve in order: "version", the statistics table, the actions, then every
 // option by its key (read and write; a write takes precedence over file and
 // environment). Values are computed on demand; nothing is counted on fast paths.
+//
+// Layer 8 (edges).
 #include "../include/mesh.h"
 
 #include <errno.h>
@@ -12,12 +14,11 @@
 #include "alloc.h"
 #include "arena.h"
 #include "common.h"
-#include "mesh.h"
+#include "mesh_sched.h"
 #include "options.h"
 #include "settings.h"
 #include "stats.h"
 #include "str.h"
-#include "thread_heap.h"
 
 // Statistics: 8-byte counters of the heap statistics or of the mesher's.
 enum { FROM_HEAP, FROM_MESH };
@@ -108,7 +109,7 @@ static int option_ctl(int id, void *oldp, size_t *oldlenp, void *newp, size_t ne
 MH_EXPORT int mesh_mallctl(const char *name, void *oldp, size_t *oldlenp, void *newp,
                            size_t newlen) {
     if (!name) return EINVAL;
-    if (mh_load_relaxed(&mh_settings_pending)) mh_settings_service(); // file and env first
+    if (mh_settings_pending()) mh_settings_service(); // file and env first
     if (mh_streq(name, "version")) {
         if (newp || newlen) return EPERM;
         static const char *const version = MESH_VERSION;
@@ -122,6 +123,6 @@ MH_EXPORT int mesh_mallctl(const char *name, void *oldp, size_t *oldlenp, void *
     return run_action(name, oldp, oldlenp);
 }
 
-MH_EXPORT size_t mesh_usable_size(void *ptr) { return mh_tlh_usable_size(ptr); }
+MH_EXPORT size_t mesh_usable_size(void *ptr) { return mh_usable_size(ptr); }
 
 MH_EXPORT int mesh_in_bounds(const void *ptr) { return mh_arena_contains(ptr) ? 1 : 0; }

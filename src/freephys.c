@@ -3,6 +3,8 @@
 // onto their own pages, and punching the pages a mesh freed - so the threads that
 // free and the mesh pass never wait on those system calls.
 //
+// Layer 4 (services): arena, helper, options. Work that belongs to a higher layer
+// (resetting an alias) arrives as a deferred call, so nothing here calls upward.
 // Work is a FIFO queue. Consecutive punches are sorted by address and merged, so
 // adjacent ranges cost one fallocate. A punch of a meshed span's own pages is always
 // queued before that alias can be released (the release goes through the same queue,
@@ -15,32 +17,27 @@
 #define _GNU_SOURCE
 #include "freephys.h"
 
-#include <linux/futex.h>
-#include <pthread.h>
-#include <signal.h>
-#include <sys/syscall.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "arena.h"
 #include "atomic.h"
 #include "helper.h"
 #include "lock.h"
 #include "log.h"
-#include "mesh.h"
 #include "options.h"
 
 #define QUEUE_CAP 4096
 #define BATCH 256
 #define IDLE_MS 100
 
-enum { WORK_PUNCH, WORK_RELEASE };
+enum { WORK_PUNCH, WORK_CALL };
 
 typedef struct {
     uint8_t type;
-    uintptr_t start; // punch: first byte
-    size_t len;      // punch: bytes
-    mh_span_t *alias; // release
+    uintptr_t start;        // punch: first byte
+    size_t len;             // punch: bytes
+    void (*fn)(void *arg);  // call
+    void *arg;
 } work_t;
 
 static mh_lock_t qlock = MH_LOCK_INIT;
@@ -56,8 +53,8 @@ uint64_t mh_freephys_items_done(void) { return mh_load_relaxed(&items_done); }
 bool mh_freephys_active(void) { return mh_load_relaxed(&running) != 0 && mh_opt[MH_OPT_freephys_thread]; }
 
 static void kick(void) {
-    atomic_fetch_add(&wake, 1);
-    syscall(SYS_futex, (uint32_t *)&wake, FUTEX_WAKE | FUTEX_PRIVATE_FLAG, 1, NULL, NULL, 0);
+    mh_fetch_add_seqcst(&wake, 1);
+    mh_futex_wake(&wake, 1);
 }
 
 static bool enqueue(work_t w) {
@@ -106,12 +103,12 @@ static void punch_batch(work_t *w, unsigned n) {
 
 // Runs a batch in order: runs of punches go sorted, releases keep their place.
 static void run_batch(work_t *w, unsigned n) {
-    atomic_fetch_add(&items_done, n);
+    mh_fetch_add_relaxed(&items_done, n);
     for (unsigned i = 0; i < n;) {
         unsigned j = i;
         while (j < n && w[j].type == WORK_PUNCH) j++;
         punch_batch(w + i, j - i);
-        if (j < n) mh_mesh_release_alias_now(w[j].alias);
+        if (j < n) w[j].fn(w[j].arg);
         i = j + 1;
     }
 }
@@ -128,11 +125,11 @@ static void *freephys_main(void *arg) {
     while (mh_opt[MH_OPT_freephys_thread] && !mh_helper_alone(&alone_check)) {
         uint32_t seen = mh_load_acquire(&wake);
         mh_freephys_drain();
-        if (atomic_exchange(&purge_wanted, 0)) mh_arena_purge_excess();
+        if (mh_exchange_seqcst(&purge_wanted, 0)) mh_arena_purge_excess();
         mh_arena_purge_excess(); // idle programs give their dirty pages back too
         if (mh_load_acquire(&wake) != seen) continue;
         struct timespec ts = {0, IDLE_MS * 1000000L};
-        syscall(SYS_futex, (uint32_t *)&wake, FUTEX_WAIT | FUTEX_PRIVATE_FLAG, seen, &ts, NULL, 0);
+        mh_futex_wait(&wake, seen, &ts);
     }
     mh_freephys_drain();
     mh_store_release(&running, 0);
@@ -142,22 +139,22 @@ static void *freephys_main(void *arg) {
 
 void mh_freephys_start(void) {
     int expected = 0;
-    if (!mh_opt[MH_OPT_freephys_thread] || !atomic_compare_exchange_strong(&running, &expected, 1))
-        return;
+    if (!mh_opt[MH_OPT_freephys_thread] || !mh_cas_seqcst(&running, &expected, 1)) return;
+    mh_arena_set_purger(mh_freephys_purge); // frees that leave too many dirty pages ask us
     if (!mh_helper_start(freephys_main)) {
         mh_store_release(&running, 0);
-        mh_warn("mesh.freephys_thread: cannot start the thread; page release stays inline");
+        mh_degraded(MH_DEG_THREAD, "mesh.freephys_thread: cannot start the thread; page release stays inline");
     }
 }
 
 bool mh_freephys_punch(uintptr_t start, size_t len) {
-    return mh_freephys_active() && enqueue((work_t){WORK_PUNCH, start, len, NULL});
+    return mh_freephys_active() && enqueue((work_t){WORK_PUNCH, start, len, NULL, NULL});
 }
 
-bool mh_freephys_release(mh_span_t *alias) {
+bool mh_freephys_defer(void (*fn)(void *), void *arg) {
     if (!mh_freephys_active()) return false;
-    if (enqueue((work_t){WORK_RELEASE, 0, 0, alias})) return true;
-    mh_freephys_drain(); // full: earlier punches first, then the caller releases inline
+    if (enqueue((work_t){WORK_CALL, 0, 0, fn, arg})) return true;
+    mh_freephys_drain(); // full: earlier punches first, then the caller does it inline
     return false;
 }
 

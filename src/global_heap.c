@@ -1,5 +1,6 @@
 // global_heap.c - class bins, attach/detach and remote frees (see global_heap.h).
 //
+// Layer 5 (heap): arena, span, shuffle, alias.
 // Memory-order argument for detach vs. remote free (no lock on the free side):
 // the owner stores owner = NULL (seq_cst) and then reads the bitmap; a remote freer
 // clears its bit (seq_cst RMW) and then reads owner. One of them sees the other, so
@@ -11,7 +12,8 @@
 #include "arena.h"
 #include "check.h"
 #include "lock.h"
-#include "mesh.h"
+#include "alias.h"
+#include "atomic.h"
 
 #define EMPTY_KEEP_BYTES ((size_t)64 << 10) // empty spans kept per class for reuse
 
@@ -33,7 +35,7 @@ static void free_tolerant(void *p);
 static void after_clear(mh_span_t *s, unsigned cls, uint32_t gen);
 
 void mh_gh_corrupt(const char *who, const char *what, const void *p) {
-    mh_fatal("%s(): %s %p", who, what, p);
+    mh_corrupt("%s(): %s %p", who, what, p);
 }
 
 // ---- lists (class lock held) -------------------------------------------------------
@@ -44,6 +46,8 @@ static mh_span_t **list_head(class_bin_t *b, unsigned list) {
 
 static void list_remove(class_bin_t *b, mh_span_t *s) {
     if (s->list == MH_LIST_NONE) return;
+    MH_ASSERT(s->list == MH_LIST_PARTIAL || s->list == MH_LIST_EMPTY);
+    MH_ASSERT(s->prev || *list_head(b, s->list) == s); // on the list it says it is on
     if (s->list == MH_LIST_PARTIAL && b->partial_tail == s) b->partial_tail = s->prev;
     if (s->prev) s->prev->next = s->next;
     else *list_head(b, s->list) = s->next;
@@ -55,6 +59,8 @@ static void list_remove(class_bin_t *b, mh_span_t *s) {
 }
 
 static void list_push(class_bin_t *b, mh_span_t *s, unsigned list) {
+    MH_ASSERT(s->list == MH_LIST_NONE && mh_load_relaxed(&s->owner) == NULL); // detached, on no list
+    MH_ASSERT(mh_span_is_small(s) && mh_span_valid(s));
     mh_span_t **h = list_head(b, list);
     s->prev = NULL;
     s->next = *h;
@@ -69,15 +75,16 @@ static void list_push(class_bin_t *b, mh_span_t *s, unsigned list) {
 // Files a detached span on the list its occupancy calls for. Returns the span when it
 // should go back to the arena; the caller frees it after dropping the class lock.
 static mh_span_t *refile(class_bin_t *b, mh_span_t *s) {
+    MH_ASSERT(mh_load_relaxed(&s->owner) == NULL && &bins[s->kind] == b);
     unsigned used = mh_span_in_use(s);
     unsigned want = used == 0 ? MH_LIST_EMPTY : used < s->objs ? MH_LIST_PARTIAL : MH_LIST_NONE;
     if (want == s->list) return NULL;
     list_remove(b, s);
     if (want == MH_LIST_EMPTY && (b->nempty >= b->empty_max || s->naliases)) {
-        mh_mesh_detach_aliases(s); // under the lock: racing alias releases back off
+        mh_alias_detach_all(s); // under the lock: racing alias releases back off
         // Leaving the class: a racing re-file of the same span (another freer that also
         // saw it empty) must not hand it out for release a second time.
-        __atomic_store_n(&s->kind, MH_KIND_BUSY, __ATOMIC_RELEASE);
+        mh_plain_store_release(&s->kind, MH_KIND_BUSY); // pairs: lock-free readers of kind
         return s;
     }
     if (want != MH_LIST_NONE) list_push(b, s, want);
@@ -164,23 +171,23 @@ static void sort_ptrs(void **a, uint32_t n) {
 
 static void section_enter(class_bin_t *b) {
     for (;;) {
-        atomic_fetch_add(&b->freeing, 1); // seq_cst: pairs with the store in exclusive_begin
-        if (!atomic_load(&b->meshing)) return;
-        atomic_fetch_sub(&b->freeing, 1);
+        mh_fetch_add_seqcst(&b->freeing, 1); // pairs with the store in exclusive_begin
+        if (!mh_load_seqcst(&b->meshing)) return;
+        mh_fetch_sub_seqcst(&b->freeing, 1);
         mh_lock(&b->lock); // the pass holds it
         mh_unlock(&b->lock);
     }
 }
 
-static void section_exit(class_bin_t *b) { atomic_fetch_sub_explicit(&b->freeing, 1, memory_order_release); }
+static void section_exit(class_bin_t *b) { mh_fetch_sub_release(&b->freeing, 1); }
 
 void mh_gh_exclusive_begin(unsigned cls) {
     class_bin_t *b = &bins[cls];
-    atomic_store(&b->meshing, 1);
-    while (atomic_load(&b->freeing)) __builtin_ia32_pause();
+    mh_store_seqcst(&b->meshing, 1);
+    while (mh_load_seqcst(&b->freeing)) __builtin_ia32_pause();
 }
 
-void mh_gh_exclusive_end(unsigned cls) { atomic_store(&bins[cls].meshing, 0); }
+void mh_gh_exclusive_end(unsigned cls) { mh_store_seqcst(&bins[cls].meshing, 0); }
 
 // What to do after a section: re-file an owner, reclaim an emptied alias.
 typedef struct after_s {
@@ -219,8 +226,16 @@ static void clear_batch(mh_span_t *vs, void **objs, uint32_t n, const char *who,
     }
 }
 
+// An alias whose own live set became empty gets its own pages back early.
+static void alias_emptied(unsigned cls, mh_span_t *alias, uint32_t gen) {
+    mh_lock(&bins[cls].lock);
+    bool release = mh_alias_unlink_empty(alias, gen);
+    mh_unlock(&bins[cls].lock);
+    if (release) mh_alias_release(alias);
+}
+
 static void after_section(unsigned cls, const after_t *a) {
-    if (a->alias) mh_mesh_alias_emptied(cls, a->alias, a->alias_gen);
+    if (a->alias) alias_emptied(cls, a->alias, a->alias_gen);
     after_clear(a->owner, cls, a->owner_gen);
 }
 
@@ -237,7 +252,7 @@ void mh_gh_flush(mh_sv_t *sv, uint32_t count, const char *who) {
         sv->n -= n;
         count -= n;
         sort_ptrs(batch, n);
-        unsigned cls = mh_dir_class(batch[0]) & 63; // a vector holds one class
+        unsigned cls = mh_dir_entry_class(mh_dir_entry(batch[0])); // a vector holds one class
         class_bin_t *b = &bins[cls];
         section_enter(b);
         for (uint32_t i = 0; i < n;) {
@@ -250,7 +265,6 @@ void mh_gh_flush(mh_sv_t *sv, uint32_t count, const char *who) {
         }
         section_exit(b);
         for (uint32_t g = 0; g < groups; g++) after_section(cls, &after[g]);
-        mh_mesh_maybe(cls); // frees to spans are what fragments a class
     }
 }
 
@@ -287,8 +301,8 @@ static void after_clear(mh_span_t *s, unsigned cls, uint32_t gen) {
     if (release) mh_gh_release_span(release);
 }
 
-void mh_gh_free_remote(void *p, const char *who) {
-    unsigned cls = mh_dir_class(p) & 63;
+unsigned mh_gh_free_remote(void *p, const char *who) {
+    unsigned cls = mh_dir_entry_class(mh_dir_entry(p));
     class_bin_t *b = &bins[cls];
     after_t after;
     section_enter(b);
@@ -300,7 +314,7 @@ void mh_gh_free_remote(void *p, const char *who) {
     clear_batch(vs, &p, 1, who, &after);
     section_exit(b);
     after_section(cls, &after);
-    mh_mesh_maybe(cls);
+    return cls;
 }
 
 // Fork child only (single-threaded): a thread that vanished in the fork may have been
@@ -335,7 +349,7 @@ void *mh_gh_alloc_orphan(unsigned cls) {
 void mh_gh_class_lock(unsigned cls) { mh_lock(&bins[cls].lock); }
 void mh_gh_class_unlock(unsigned cls) { mh_unlock(&bins[cls].lock); }
 mh_span_t *mh_gh_partial_head(unsigned cls) { return bins[cls].partial; }
-unsigned mh_gh_partial_count(unsigned cls) { return __atomic_load_n(&bins[cls].npartial, __ATOMIC_RELAXED); }
+unsigned mh_gh_partial_count(unsigned cls) { return mh_plain_load_relaxed(&bins[cls].npartial); }
 void mh_gh_unlist(unsigned cls, mh_span_t *s) { list_remove(&bins[cls], s); }
 
 void mh_gh_partial_rotate(unsigned cls, mh_span_t *last) {
@@ -356,7 +370,7 @@ mh_span_t *mh_gh_refile(unsigned cls, mh_span_t *s) { return refile(&bins[cls], 
 // class lock by refile) are reset first - they hold no live object once the span is
 // empty - then its pages go back to the arena.
 void mh_gh_release_span(mh_span_t *s) {
-    if (s->naliases) mh_mesh_release_aliases(s);
+    if (s->naliases) mh_alias_release_all(s);
     mh_arena_free(s, true);
 }
 
@@ -375,8 +389,7 @@ void mh_gh_large_free(mh_span_t *s, void *p, const char *who) {
     if ((uintptr_t)p != s->start) mh_gh_corrupt(who, "invalid pointer", p);
     uint8_t expected = MH_KIND_LARGE;
     // Claim the span so two racing frees of one pointer cannot both release it.
-    if (!__atomic_compare_exchange_n(&s->kind, &expected, MH_KIND_BUSY, false, __ATOMIC_ACQ_REL,
-                                     __ATOMIC_ACQUIRE))
+    if (!mh_plain_cas_acq_rel(&s->kind, &expected, MH_KIND_BUSY))
         mh_gh_corrupt(who, "double free of", p);
     mh_arena_free(s, false);
 }

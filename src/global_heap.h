@@ -1,6 +1,7 @@
 // global_heap.h - per-size-class bins of detached spans, attach/detach, remote frees,
 // frees from threads without a heap, and large objects.
 //
+// Layer 5 (heap).
 // Each class has a lock guarding its lists: partial (detached, some slots free) and
 // empty (detached, no slot in use; a few kept per class, the rest returned to the
 // arena). A detached full span is on no list until a free makes room. Remote frees
@@ -19,14 +20,15 @@ struct mh_tlh_s;
 // Refills an empty vector: first with slots freed remotely in the attached span, else
 // by detaching it and attaching a span with free slots. False when out of memory.
 bool mh_gh_refill(mh_sv_t *sv, unsigned cls, struct mh_tlh_s *owner, mh_rng_t *rng);
-// Returns the oldest count cached objects of a vector to their spans' bitmaps.
+// Returns the oldest count cached objects of a vector to their spans' bitmaps. Frees
+// into spans are what fragments a class: the caller may want a mesh tick afterwards.
 void mh_gh_flush(mh_sv_t *sv, uint32_t count, const char *who);
 // Returns all of a vector's cached objects and detaches its span (thread exit, fork).
 // tolerant: skip slots already free (another thread's vector seen by a fork child).
 void mh_gh_release(mh_sv_t *sv, bool tolerant);
 // Frees small object p straight into its span's bitmap (no thread cache). who names
-// the API call in corruption messages.
-void mh_gh_free_remote(void *p, const char *who);
+// the API call in corruption messages. Returns the class freed into.
+unsigned mh_gh_free_remote(void *p, const char *who);
 // One object for a thread that has no heap (exiting, or during bootstrap).
 void *mh_gh_alloc_orphan(unsigned cls);
 // Large object of size bytes aligned to align (a power of two); *zeroed set when the

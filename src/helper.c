@@ -7,8 +7,13 @@
 // Each helper therefore asks, at most twice a second, whether only helpers are left
 // (the main thread is a zombie and the other live threads are helpers) and then
 // returns; the last thread to return is glibc's cue for exit(0), as without libmesh.
-// Helpers start with every signal blocked: the program's signals go to its own
-// threads. Lock-free: a count of live helpers and a per-helper clock.
+// Helpers start with every signal blocked but the two the write barrier needs (a fault
+// in a helper must reach our handler too) and glibc's own two (setxid and cancel
+// broadcasts must not wait on us): the program's signals go to its own threads. The
+// mask is set with the raw system call, not the exported pthread_sigmask.
+// Lock-free: a count of live helpers and a per-helper clock.
+//
+// Layer 1 (platform).
 #define _GNU_SOURCE
 #include "helper.h"
 
@@ -24,6 +29,13 @@
 
 static _Atomic int helpers; // live helper threads
 
+#define GLIBC_SIGCANCEL 32 // glibc's internal real-time signals
+#define GLIBC_SIGSETXID 33
+
+static void raw_sigmask(const sigset_t *set, sigset_t *old) {
+    syscall(SYS_rt_sigprocmask, SIG_SETMASK, set, old, _NSIG / 8);
+}
+
 bool mh_helper_start(void *(*fn)(void *)) {
     pthread_attr_t attr;
     pthread_t t;
@@ -31,16 +43,20 @@ bool mh_helper_start(void *(*fn)(void *)) {
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
     sigset_t all, old;
     sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
-    atomic_fetch_add(&helpers, 1);
+    sigdelset(&all, SIGSEGV);
+    sigdelset(&all, SIGBUS);
+    sigdelset(&all, GLIBC_SIGCANCEL);
+    sigdelset(&all, GLIBC_SIGSETXID);
+    raw_sigmask(&all, &old); // the new thread inherits it
+    mh_fetch_add_seqcst(&helpers, 1);
     bool ok = pthread_create(&t, &attr, fn, NULL) == 0;
-    if (!ok) atomic_fetch_sub(&helpers, 1);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (!ok) mh_fetch_sub_seqcst(&helpers, 1);
+    raw_sigmask(&old, NULL);
     pthread_attr_destroy(&attr);
     return ok;
 }
 
-void mh_helper_leaving(void) { atomic_fetch_sub(&helpers, 1); }
+void mh_helper_leaving(void) { mh_fetch_sub_seqcst(&helpers, 1); }
 
 void mh_helper_fork_child(void) { mh_store_relaxed(&helpers, 0); } // none came along
 

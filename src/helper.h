@@ -1,11 +1,13 @@
 // helper.h - libmesh's helper threads: start them, and let them leave once only
 // helpers are left, so they never keep a process alive (see helper.c).
+//
+// Layer 1 (platform).
 #ifndef MH_HELPER_H
 #define MH_HELPER_H
 
 #include "common.h"
 
-// Starts fn on a detached thread with every signal blocked; false if it cannot.
+// Starts fn on a detached thread with the program's signals blocked; false if it cannot.
 bool mh_helper_start(void *(*fn)(void *));
 // A helper calls this right before it returns.
 void mh_helper_leaving(void);

@@ -2,6 +2,8 @@
 // counters and the options in effect, so `meshctl stats PID` can read them through
 // /proc/PID/fd without signalling or stopping the process.
 //
+// Layer 2 (primitives).
+//
 // Written by the owning process only (counters atomically); readers may see a
 // slightly stale snapshot. Layout is versioned by magic.
 #ifndef MH_INFO_H

@@ -4,7 +4,9 @@
 // library's constructor, before our own constructors ran, so initialisation is done
 // on demand by whichever thread gets there first. It never calls libc's allocator
 // or stdio. Fork handlers take every allocator lock in rank order.
-#define _GNU_SOURCE
+//
+// Layer 7 (runtime): the top of the allocator; it calls every module's init and fork
+// handlers in order, and nothing below calls it (the slow paths in alloc.c do).
 #include "init.h"
 
 #include <pthread.h>
@@ -16,13 +18,13 @@
 #include "freephys.h"
 #include "global_heap.h"
 #include "helper.h"
-#include "mesh.h"
+#include "fault.h"
+#include "mesh_sched.h"
+#include "mesh_stats.h"
 #include "os.h"
 #include "settings.h"
 #include "size_class.h"
 #include "thread_heap.h"
-
-void mh_tlh_init_key(void);
 
 enum { STATE_UNINIT = 0, STATE_BOOTSTRAP = 1, STATE_READY = 2 };
 
@@ -49,7 +51,9 @@ static void fork_prepare(void) {
     mh_freephys_drain(); // no queued page work crosses the fork
     mh_tlh_fork_prepare();
     mh_gh_fork_prepare();
-    mh_arena_fork_prepare();
+    // A lost heap file may need the barrier to copy the heap safely: ready it first.
+    bool barrier = mh_arena_file_lost() && mh_fault_ready();
+    mh_arena_fork_prepare(mh_mstat_aliases() != 0, barrier);
     mh_freephys_fork_prepare(); // its queue lock is the innermost lock
 }
 
@@ -64,6 +68,7 @@ static void fork_child(void) {
     if (canary_page) canary_page[0] = 1;
     mh_helper_fork_child(); // before any helper is started again
     mh_barrier_fork_child();
+    mh_fault_fork_child();
     mh_mesh_fork_child();
     mh_arena_fork_child();
     mh_gh_fork_child();
@@ -89,7 +94,7 @@ static void init_once(void) {
     mh_size_class_init();
     mh_gh_init();
     mh_store_release(&init_state, STATE_BOOTSTRAP); // re-entrant calls may allocate now
-    mh_tlh_init_key();
+    mh_tlh_init();
     canary_init();
     pthread_atfork(fork_prepare, fork_parent, fork_child);
     init_owner = 0;
@@ -101,7 +106,7 @@ int mh_init_ensure(void) {
     if (MH_LIKELY(st == STATE_READY)) return MH_INIT_READY;
     if (init_owner) return MH_INIT_BOOTSTRAP;
     int expected = STATE_UNINIT;
-    if (atomic_compare_exchange_strong(&init_state, &expected, STATE_BOOTSTRAP)) {
+    if (mh_cas_seqcst(&init_state, &expected, STATE_BOOTSTRAP)) {
         init_once();
         return MH_INIT_READY;
     }

@@ -4,6 +4,8 @@
 // from pthread_key_create or pthread_atfork, and is served by the global paths) ->
 // READY. Any thread can trigger it; others wait. Nothing here runs on the fast path:
 // an uninitialised process simply has empty thread vectors.
+//
+// Layer 7 (runtime).
 #ifndef MH_INIT_H
 #define MH_INIT_H
 

@@ -1,5 +1,7 @@
-// lock.c - contended paths of the futex mutex (see lock.h): spin briefly, then
-// sleep in the kernel with state 2 so the unlocker knows to wake someone.
+// lock.c - contended paths of the futex mutex, and the futex calls (see lock.h): spin
+// briefly, then sleep in the kernel with state 2 so the unlocker knows to wake someone.
+//
+// Layer 1 (platform).
 #define _GNU_SOURCE
 #include "lock.h"
 
@@ -8,9 +10,15 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-static void futex_call(_Atomic uint32_t *addr, int op, uint32_t val) {
+void mh_futex_wait(_Atomic uint32_t *word, uint32_t expected, const struct timespec *timeout) {
     int saved = errno;
-    syscall(SYS_futex, (uint32_t *)addr, op | FUTEX_PRIVATE_FLAG, val, NULL, NULL, 0);
+    syscall(SYS_futex, (uint32_t *)word, FUTEX_WAIT | FUTEX_PRIVATE_FLAG, expected, timeout, NULL, 0);
+    errno = saved;
+}
+
+void mh_futex_wake(_Atomic uint32_t *word, int n) {
+    int saved = errno;
+    syscall(SYS_futex, (uint32_t *)word, FUTEX_WAKE | FUTEX_PRIVATE_FLAG, n, NULL, NULL, 0);
     errno = saved;
 }
 
@@ -21,8 +29,7 @@ void mh_lock_slow(mh_lock_t *l) {
         __builtin_ia32_pause();
     }
     // Mark contended; whoever releases a 2 must wake one sleeper.
-    while (atomic_exchange_explicit(&l->state, 2, memory_order_acquire) != 0)
-        futex_call(&l->state, FUTEX_WAIT, 2);
+    while (mh_exchange_acquire(&l->state, 2) != 0) mh_futex_wait(&l->state, 2, NULL);
 }
 
-void mh_unlock_wake(mh_lock_t *l) { futex_call(&l->state, FUTEX_WAKE, 1); }
+void mh_unlock_wake(mh_lock_t *l) { mh_futex_wake(&l->state, 1); }

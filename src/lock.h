@@ -1,11 +1,16 @@
-// lock.h - a small futex mutex for allocator-internal locks.
+// lock.h - a small futex mutex for allocator-internal locks, and the futex calls every
+// other waiter in libmesh uses.
 //
+// Layer 1 (platform): atomics and the futex system call only.
 // Why not pthread_mutex: it must work before libc's threading is set up, inside
 // fork handlers (the child re-initialises every lock with mh_lock_reset), and must
-// never allocate. Lock order (lowest rank first): thread-heap list, size class
-// locks in class order, large-object lock, arena lock, metadata lock.
+// never allocate. Lock order (lowest rank first): thread-heap list, mesh pass lock,
+// size class locks in class order, large-object lock, arena purge lock, arena lock,
+// metadata lock, freephys queue lock.
 #ifndef MH_LOCK_H
 #define MH_LOCK_H
+
+#include <time.h>
 
 #include "atomic.h"
 #include "common.h"
@@ -27,11 +32,16 @@ MH_INLINE void mh_lock(mh_lock_t *l) {
 
 MH_INLINE void mh_unlock(mh_lock_t *l) {
     // release: pairs with the acquire in mh_lock
-    if (MH_UNLIKELY(atomic_exchange_explicit(&l->state, 0, memory_order_release) == 2))
-        mh_unlock_wake(l);
+    if (MH_UNLIKELY(mh_exchange_release(&l->state, 0) == 2)) mh_unlock_wake(l);
 }
 
 // Only in a fork child, where the thread that held the lock no longer exists.
 MH_INLINE void mh_lock_reset(mh_lock_t *l) { mh_store_relaxed(&l->state, 0); }
+
+// Sleeps while *word == expected (process-private futex), at most *timeout when not
+// NULL; returns early on a wake, a signal or a changed word. errno is preserved.
+void mh_futex_wait(_Atomic uint32_t *word, uint32_t expected, const struct timespec *timeout);
+// Wakes up to n threads sleeping on word.
+void mh_futex_wake(_Atomic uint32_t *word, int n);
 
 #endif

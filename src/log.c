@@ -1,23 +1,32 @@
-// log.c - stderr output for the allocator (see log.h).
+// log.c - the failure reporters and stderr output (see log.h).
 //
+// Layer 0 (base).
 // Formats into a stack buffer and writes it with one write(2) so lines from
 // different threads do not interleave. errno is preserved: callers may be inside
-// free(), which must not change errno.
+// free(), which must not change errno. The degradation mask is one atomic word.
+#define _GNU_SOURCE
 #include "log.h"
 
 #include <errno.h>
 #include <stdarg.h>
 #include <stdlib.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
+#include "atomic.h"
 #include "str.h"
+
+_Static_assert(MH_DEG_COUNT <= 16, "printed and in-effect bits share one word");
+
+static _Atomic uint32_t degraded; // bit k: kind k in effect; bit 16+k: kind k printed
 
 void mh_log_write(const char *s, size_t n) { mh_log_write_fd(2, s, n); }
 
+// The raw system call: libmesh's own output must not go through a wrapper.
 void mh_log_write_fd(int fd, const char *s, size_t n) {
     int saved = errno;
     while (n > 0) {
-        ssize_t w = write(fd, s, n);
+        ssize_t w = syscall(SYS_write, fd, s, n);
         if (w < 0 && errno == EINTR) continue;
         if (w <= 0) break;
         s += w;
@@ -41,7 +50,33 @@ void mh_warn(const char *fmt, ...) {
     va_end(ap);
 }
 
-void mh_fatal(const char *fmt, ...) {
+bool mh_degraded(mh_degrade_t what, const char *fmt, ...) {
+    uint32_t bits = (1u << what) | (1u << (16 + what));
+    if (mh_fetch_or_seqcst(&degraded, bits) & (1u << (16 + what))) return false;
+    va_list ap;
+    va_start(ap, fmt);
+    vlog_line(fmt, ap);
+    va_end(ap);
+    return true;
+}
+
+void mh_degraded_quiet(mh_degrade_t what) { mh_fetch_or_seqcst(&degraded, 1u << what); }
+
+void mh_degraded_clear(mh_degrade_t what) {
+    mh_fetch_and_seqcst(&degraded, ~((1u << what) | (1u << (16 + what))));
+}
+
+uint32_t mh_degraded_mask(void) { return mh_load_relaxed(&degraded) & 0xffffu; }
+
+void mh_corrupt(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vlog_line(fmt, ap);
+    va_end(ap);
+    abort();
+}
+
+void mh_terminate(const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
     vlog_line(fmt, ap);

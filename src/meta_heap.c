@@ -1,5 +1,9 @@
 // meta_heap.c - type-stable metadata pools (see meta_heap.h).
+//
+// Layer 2 (primitives).
 #include "meta_heap.h"
+
+#include "check.h"
 
 #include <string.h>
 
@@ -21,6 +25,7 @@ static int refill_chunk(mh_meta_pool_t *pool) {
 void *mh_meta_alloc(mh_meta_pool_t *pool) { return mh_meta_alloc_head(pool, pool->obj_size); }
 
 void *mh_meta_alloc_head(mh_meta_pool_t *pool, size_t zero_bytes) {
+    MH_ASSERT(pool->obj_size % 64 == 0 && zero_bytes <= pool->obj_size);
     mh_lock(&pool->lock);
     void *p = pool->free;
     bool fresh = p == NULL; // never handed out: still zero from mmap

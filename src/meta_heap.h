@@ -1,5 +1,7 @@
 // meta_heap.h - the allocator's own metadata memory (span descriptors, thread heaps).
 //
+// Layer 2 (primitives).
+//
 // Never uses the user heap or libc malloc. Memory is carved from 1 MiB anonymous
 // chunks and recycled through per-pool free lists, and it is never unmapped: the
 // pools are type-stable, so a racing reader holding a stale descriptor pointer reads

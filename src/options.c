@@ -1,4 +1,6 @@
 // options.c - option table, value parsing and precedence (see options.h).
+//
+// Layer 2 (primitives).
 #include "options.h"
 
 #include <signal.h>

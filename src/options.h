@@ -1,5 +1,7 @@
 // options.h - the option table (options.def), current values and where each came from.
 //
+// Layer 2 (primitives).
+//
 // Precedence, lowest first: default < file < environment < mesh_mallctl; a source only
 // replaces a value set by a lower or equal one. Values are plain int64 read without
 // locks (a racing reader sees the old or the new value). Parsing here never allocates,

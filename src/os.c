@@ -1,5 +1,7 @@
 // os.c - system-call layer (see os.h). All syscalls that change the address space or
 // the arena file live here so the policy modules stay testable and readable.
+//
+// Layer 1 (platform).
 #define _GNU_SOURCE
 #include "os.h"
 
@@ -83,6 +85,8 @@ int mh_os_file_id(int fd, uint64_t *dev, uint64_t *ino) {
 
 int mh_os_close(int fd) { return OS_CALL(close(fd)); }
 
+int mh_os_stat_fd(int fd, struct stat *st) { return OS_CALL(raw_fstat(fd, st)); }
+
 int mh_os_file_blocks(int fd, uint64_t *bytes) {
     struct stat st;
     int rc = OS_CALL(raw_fstat(fd, &st));
@@ -108,7 +112,7 @@ int mh_os_write_at(int fd, const void *buf, size_t len, uint64_t off) {
 int mh_os_read_at(int fd, void *buf, size_t len, uint64_t off) {
     int saved = errno, rc = 0;
     while (len) {
-        ssize_t n = pread(fd, buf, len, (off_t)off);
+        ssize_t n = syscall(SYS_pread64, fd, buf, len, (off_t)off);
         if (n < 0 && errno == EINTR) continue;
         if (n <= 0) {
             rc = n < 0 ? errno : EIO;
@@ -120,6 +124,32 @@ int mh_os_read_at(int fd, void *buf, size_t len, uint64_t off) {
     }
     errno = saved;
     return rc;
+}
+
+size_t mh_os_read_upto(int fd, void *buf, size_t n) {
+    int saved = errno;
+    size_t got = 0;
+    while (got < n) {
+        long r = syscall(SYS_read, fd, (char *)buf + got, n - got);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) break;
+        got += (size_t)r;
+    }
+    errno = saved;
+    return got;
+}
+
+long mh_os_read_file(const char *path, char *buf, size_t n) {
+    int saved = errno;
+    long got = -1;
+    int fd = (int)syscall(SYS_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        got = syscall(SYS_read, fd, buf, n - 1);
+        syscall(SYS_close, fd);
+    }
+    buf[got > 0 ? got : 0] = 0;
+    errno = saved;
+    return got;
 }
 
 int mh_os_seek_data(int fd, uint64_t off, uint64_t *data, uint64_t *hole) {
@@ -228,6 +258,29 @@ void mh_os_dump(void *addr, size_t len, bool include) {
     (void)OS_CALL(madvise(addr, len, include ? MADV_DODUMP : MADV_DONTDUMP));
 }
 
+int mh_os_move(void *from, size_t len, void *to) {
+    int saved = errno;
+    void *p = mremap(from, len, len, MREMAP_MAYMOVE | MREMAP_FIXED, to);
+    int rc = p == MAP_FAILED ? errno : 0;
+    errno = saved;
+    return rc;
+}
+
+int mh_os_read_data(int fd, uint64_t off, size_t len, void *dst) {
+    int saved = errno, rc = 0;
+    uint64_t end = off + len, pos = off;
+    while (pos < end && rc == 0) {
+        off_t data = lseek(fd, (off_t)pos, SEEK_DATA);
+        if (data < 0 || (uint64_t)data >= end) break; // ENXIO: only holes remain
+        off_t hole = lseek(fd, data, SEEK_HOLE);
+        uint64_t stop = hole < 0 || (uint64_t)hole > end ? end : (uint64_t)hole;
+        rc = mh_os_read_at(fd, (char *)dst + ((uint64_t)data - off), stop - (uint64_t)data, (uint64_t)data);
+        pos = stop;
+    }
+    errno = saved;
+    return rc;
+}
+
 // Copies one data extent, with copy_file_range where the kernel supports it between
 // these files and pread/pwrite through a stack buffer otherwise.
 static int copy_extent(int from, int to, uint64_t off, uint64_t len) {
@@ -244,7 +297,7 @@ static int copy_extent(int from, int to, uint64_t off, uint64_t len) {
     char buf[16384];
     while (len > 0) {
         size_t want = len < sizeof buf ? (size_t)len : sizeof buf;
-        ssize_t r = pread(from, buf, want, in);
+        ssize_t r = syscall(SYS_pread64, from, buf, want, in);
         if (r < 0 && errno == EINTR) continue;
         if (r <= 0) return r == 0 ? EIO : errno;
         ssize_t w = pwrite(to, buf, (size_t)r, outo);

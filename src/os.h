@@ -1,11 +1,15 @@
 // os.h - the only module that calls mmap, munmap, madvise, memfd_create, ftruncate,
 // fallocate, copy_file_range and getrandom.
 //
+// Layer 1 (platform): system calls only. Calls of functions libmesh itself exports
+// (pread, read, fstat) are made as raw system calls: the heap's own bookkeeping must
+// never go through a program-facing wrapper.
 // Contract: fallible calls return 0 or a positive errno value and never touch errno
 // as seen by the program (it is saved and restored). Nothing here allocates or locks.
 #ifndef MH_OS_H
 #define MH_OS_H
 
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include "common.h"
@@ -17,10 +21,18 @@ int mh_os_ftruncate(int fd, uint64_t size);
 // Identity of an open file, used to verify our memfd is still ours before use.
 int mh_os_file_id(int fd, uint64_t *dev, uint64_t *ino);
 int mh_os_close(int fd);
+// fstat as a raw system call (libmesh exports an fstat of its own).
+int mh_os_stat_fd(int fd, struct stat *st);
 // Bytes of storage a file really holds (st_blocks * 512): the honest size of a memfd.
 int mh_os_file_blocks(int fd, uint64_t *bytes);
 int mh_os_write_at(int fd, const void *buf, size_t len, uint64_t off);
 int mh_os_read_at(int fd, void *buf, size_t len, uint64_t off);
+// Reads from fd's position until n bytes or the end (raw read system calls, EINTR
+// retried); returns the bytes read.
+size_t mh_os_read_upto(int fd, void *buf, size_t n);
+// Reads up to n-1 bytes of a small file (/proc, /sys) into buf and terminates them;
+// the bytes read, or -1.
+long mh_os_read_file(const char *path, char *buf, size_t n);
 // The data extent [*data, *hole) at or after off (SEEK_DATA/SEEK_HOLE); ENXIO: none.
 int mh_os_seek_data(int fd, uint64_t off, uint64_t *data, uint64_t *hole);
 // /proc/self/pagemap of this process (opened per use: a fork child is another
@@ -55,6 +67,12 @@ void mh_os_populate(void *addr, size_t len);
 // MADV_WIPEONFORK: a fork child sees the range zeroed.
 int mh_os_wipe_on_fork(void *addr, size_t len);
 void mh_os_dump(void *addr, size_t len, bool include);
+// Moves the pages of [from, from+len) (one mapping) to `to` exactly, replacing what
+// was there (mremap): a private copy built elsewhere takes a range's place.
+int mh_os_move(void *from, size_t len, void *to);
+// Reads the data extents of [off, off+len) of fd into dst (holes are skipped: dst
+// keeps what it had there, zeros for fresh anonymous memory).
+int mh_os_read_data(int fd, uint64_t off, size_t len, void *dst);
 // Copies the data extents (skipping holes) of [off, off+len) from one file to another.
 int mh_os_copy_data(int from, int to, uint64_t off, uint64_t len);
 // Best-effort random bytes; never blocks and never fails (falls back to clocks).

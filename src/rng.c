@@ -1,4 +1,6 @@
 // rng.c - seeding and shuffling for the per-thread generator (see rng.h).
+//
+// Layer 2 (primitives).
 #include "rng.h"
 
 #include "os.h"

@@ -1,5 +1,7 @@
 // rng.h - per-thread pseudo-random numbers for shuffling free slots.
 //
+// Layer 2 (primitives).
+//
 // wyrand-style 64-bit generator: fast, statistically good, not cryptographic (the
 // randomness spreads object offsets so meshing finds partners). No locking: each
 // generator belongs to one thread heap.

@@ -1,4 +1,7 @@
 // settings.c - process-wide configuration effects (see settings.h).
+//
+// Layer 7 (runtime). The statistics signal is installed through the barrier-aware
+// sigaction (fault.c), deliberately: it keeps SIGSEGV/SIGBUS out of the handler's mask.
 #define _GNU_SOURCE
 #include "settings.h"
 
@@ -15,7 +18,8 @@
 #include "freephys.h"
 #include "info.h"
 #include "log.h"
-#include "mesh.h"
+#include "fault.h"
+#include "mesh_sched.h"
 #include "options.h"
 #include "stats.h"
 #include "str.h"
@@ -28,7 +32,7 @@ extern char **environ;
 
 enum { LOAD_BLOCKED = 0, LOAD_ALLOWED, LOAD_RUNNING, LOAD_DONE };
 static _Atomic int load_state;
-_Atomic int mh_settings_pending;          // bit 0: load, bit 1: stats dump, bit 2: publish
+_Atomic int mh_settings_work;
 static volatile sig_atomic_t stats_requested;
 static char conf_path[256] = MESH_DEFAULT_CONF;
 static int exit_stats_fd = 2; // a copy of stderr: programs often close fd 2 at exit
@@ -43,12 +47,12 @@ const char *mh_settings_conf_path(void) { return conf_path; }
 static void stats_signal_handler(int sig) {
     (void)sig;
     stats_requested = 1; // the dump runs later, outside the handler
-    mh_store_relaxed(&mh_settings_pending, mh_load_relaxed(&mh_settings_pending) | 2);
+    mh_fetch_or_seqcst(&mh_settings_work, MH_PENDING_STATS);
 }
 
 static void install_stats_signal(int signo) {
     struct sigaction old, sa;
-    if (sigaction(signo, NULL, &old) != 0) return;
+    if (mh_fault_sigaction(signo, NULL, &old) != 0) return;
     char name[32];
     if (old.sa_handler != SIG_DFL && old.sa_handler != SIG_IGN) {
         mh_warn("stats.signal %s: the program already handles this signal; not installed",
@@ -59,16 +63,17 @@ static void install_stats_signal(int signo) {
     sa.sa_handler = stats_signal_handler;
     sa.sa_flags = SA_RESTART;
     sigemptyset(&sa.sa_mask);
-    sigaction(signo, &sa, NULL);
+    mh_fault_sigaction(signo, &sa, NULL);
 }
 
 // Puts back the default action for a signal we installed the stats handler on.
 static void remove_stats_signal(int signo) {
     struct sigaction cur;
-    if (signo <= 0 || sigaction(signo, NULL, &cur) != 0 || cur.sa_handler != stats_signal_handler) return;
+    if (signo <= 0 || mh_fault_sigaction(signo, NULL, &cur) != 0 || cur.sa_handler != stats_signal_handler)
+        return;
     memset(&cur, 0, sizeof cur);
     cur.sa_handler = SIG_DFL;
-    sigaction(signo, &cur, NULL);
+    mh_fault_sigaction(signo, &cur, NULL);
 }
 
 void mh_settings_changed(int id, int64_t before) {
@@ -120,7 +125,7 @@ static void load(void) {
 void mh_settings_publish(void) {
     mh_info_t *info = mh_arena_info_page();
     if (!info) {
-        mh_store_relaxed(&mh_settings_pending, mh_load_relaxed(&mh_settings_pending) | 4);
+        mh_fetch_or_seqcst(&mh_settings_work, MH_PENDING_PUBLISH);
         return;
     }
     info->nopts = MH_OPT_COUNT;
@@ -134,22 +139,22 @@ void mh_settings_publish(void) {
 
 void mh_settings_allow(void) {
     int expected = LOAD_BLOCKED;
-    atomic_compare_exchange_strong(&load_state, &expected, LOAD_ALLOWED);
-    mh_store_relaxed(&mh_settings_pending, mh_load_relaxed(&mh_settings_pending) | 1);
+    mh_cas_seqcst(&load_state, &expected, LOAD_ALLOWED);
+    mh_fetch_or_seqcst(&mh_settings_work, MH_PENDING_LOAD);
 }
 
 void mh_settings_service(void) {
     int expected = LOAD_ALLOWED;
-    if (atomic_compare_exchange_strong(&load_state, &expected, LOAD_RUNNING)) {
+    if (mh_cas_seqcst(&load_state, &expected, LOAD_RUNNING)) {
         load();
         mh_store_release(&load_state, LOAD_DONE);
         mh_settings_publish();
-        atomic_fetch_and(&mh_settings_pending, ~1);
+        mh_fetch_and_seqcst(&mh_settings_work, ~MH_PENDING_LOAD);
     }
-    if (mh_load_acquire(&load_state) != LOAD_DONE) return;
-    int pending = atomic_exchange(&mh_settings_pending, 0);
-    if (pending & 4) mh_settings_publish();
-    if ((pending & 2) || stats_requested) {
+    if (mh_load_acquire(&load_state) != LOAD_DONE) return; // pairs with the store above
+    int pending = mh_exchange_seqcst(&mh_settings_work, 0);
+    if (pending & MH_PENDING_PUBLISH) mh_settings_publish();
+    if ((pending & MH_PENDING_STATS) || stats_requested) {
         stats_requested = 0;
         mh_stats_print(2, 2);
     }

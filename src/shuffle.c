@@ -1,4 +1,6 @@
 // shuffle.c - refill and sizing of shuffle vectors (see shuffle.h).
+//
+// Layer 3 (memory).
 #include "shuffle.h"
 
 uint32_t mh_sv_capacity(unsigned cls) {

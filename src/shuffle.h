@@ -1,5 +1,7 @@
 // shuffle.h - the shuffle vector: a thread's per-class stack of free objects.
 //
+// Layer 3 (memory).
+//
 // A refill takes every free slot of the thread's attached span at once, shuffles them
 // (Fisher-Yates) and pushes them, so successive allocations land at random offsets -
 // what meshing depends on. Frees of objects of this class push the object back (from
@@ -10,6 +12,7 @@
 #ifndef MH_SHUFFLE_H
 #define MH_SHUFFLE_H
 
+#include "check.h"
 #include "common.h"
 #include "rng.h"
 #include "span.h"
@@ -25,7 +28,10 @@ typedef struct mh_sv_s {
 
 MH_INLINE void *mh_sv_pop(mh_sv_t *sv) { return sv->p[--sv->n]; }
 
-MH_INLINE void mh_sv_push(mh_sv_t *sv, void *obj) { sv->p[sv->n++] = obj; }
+MH_INLINE void mh_sv_push(mh_sv_t *sv, void *obj) {
+    MH_ASSERT(sv->n < sv->cap);
+    sv->p[sv->n++] = obj;
+}
 
 // Capacity for class cls: a whole span's slots, and at least MH_SV_BYTES of objects
 // (at most 256 entries).

@@ -1,5 +1,7 @@
 // size_class.c - builds the class table (see size_class.h).
 //
+// Layer 2 (primitives).
+//
 // Sizes follow jemalloc's spacing: 16-byte steps to 128, then four classes per
 // doubling up to 16 KiB. For each class the span is the smallest page count whose
 // tail waste is <= 2% and that holds at least 16 objects (or spans 8 pages), so a

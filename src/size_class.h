@@ -1,6 +1,8 @@
 // size_class.h - the small-object size classes: size -> class, class -> object size,
 // span pages and objects per span.
 //
+// Layer 2 (primitives).
+//
 // Invariants (checked by tests/unit/test_size_class.c): classes are multiples of 16;
 // every class's span wastes at most 2% of its bytes at the tail; at most 256 objects
 // per span; mh_size_to_class(n) is the smallest class whose size is >= n.

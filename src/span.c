@@ -1,11 +1,16 @@
 // span.c - bitmap operations and validation for span descriptors (see span.h).
+//
+// Layer 3 (memory): size_class.
 #include "span.h"
+
+#include "check.h"
 
 static _Atomic uint32_t span_gen;
 
 uint32_t mh_span_next_gen(void) { return mh_fetch_add_relaxed(&span_gen, 1) + 1; }
 
 unsigned mh_span_harvest(mh_span_t *s, uint8_t *out) {
+    MH_ASSERT(mh_span_valid(s));
     unsigned n = 0;
     for (unsigned w = 0; w < MH_BITMAP_WORDS; w++) {
         uint64_t valid = mh_span_valid_mask(s, w);
@@ -26,7 +31,7 @@ int mh_span_claim_one(mh_span_t *s) {
         uint64_t cur = mh_load_relaxed(&s->bits[w]);
         while (valid & ~cur) {
             uint64_t bit = (valid & ~cur) & (0 - (valid & ~cur));
-            if (atomic_compare_exchange_weak(&s->bits[w], &cur, cur | bit))
+            if (mh_cas_acq_rel(&s->bits[w], &cur, cur | bit))
                 return (int)(w * 64 + (unsigned)__builtin_ctzll(bit));
         }
     }
@@ -38,6 +43,7 @@ void mh_span_init_small(mh_span_t *s, unsigned cls) {
     s->kind = (uint8_t)cls;
     s->cls = (uint8_t)cls;
     s->naliases = 0;
+    s->views_split = 0;
     s->leader = s->next_alias = NULL;
     s->obj_size = c->size;
     s->recip = c->recip;

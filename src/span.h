@@ -16,6 +16,8 @@
 //   cleared a bit can tell under the class lock whether the descriptor was reused.
 // Locking: bitmap words are atomic; list fields are guarded by the class lock for
 // small spans and by the arena lock for free runs and large objects.
+//
+// Layer 3 (memory): size_class.
 #ifndef MH_SPAN_H
 #define MH_SPAN_H
 
@@ -53,6 +55,8 @@ struct mh_span_s {
     uint32_t backing;                  // arena backing epoch (see arena_fork.c); arena lock
     uint32_t moved;                    // stale large span: pages already migrated; arena lock
     uint32_t naliases;                 // meshed leader: length of its alias chain (class lock)
+    uint8_t views_split;               // meshed leader whose virtual spans no longer share
+                                       // pages (arena_fork.c): never meshed or migrated again
     // Second cache line: what list walks and the mesher read.
     _Atomic uint64_t bits[MH_BITMAP_WORDS];
     mh_span_t *prev, *next;            // class list or free-run bin

@@ -1,14 +1,16 @@
 // stats.c - on-demand statistics (see stats.h).
+//
+// Layer 7 (runtime): arena, thread_heap (cached slots), os, info.
+#define _GNU_SOURCE
 #include "stats.h"
 
-#include <errno.h>
 #include <stdarg.h>
-#include <fcntl.h>
 #include <unistd.h>
 
 #include "arena.h"
 #include "info.h"
 #include "log.h"
+#include "os.h"
 #include "str.h"
 #include "thread_heap.h"
 
@@ -47,31 +49,19 @@ static void count_cached(mh_tlh_t *t, void *arg) {
     }
 }
 
-// Parses "Pss:   1234 kB" out of smaps_rollup with plain read(2).
+// Parses "Pss:   1234 kB" out of smaps_rollup.
 static size_t read_pss(void) {
-    int saved = errno;
-    size_t pss = 0;
-    int fd = open("/proc/self/smaps_rollup", O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        errno = saved;
-        return 0;
-    }
     char buf[4096];
-    ssize_t n = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    errno = saved;
-    if (n <= 0) return 0;
-    buf[n] = 0;
+    if (mh_os_read_file("/proc/self/smaps_rollup", buf, sizeof buf) <= 0) return 0;
     for (char *p = buf; *p; p++) {
         if ((p == buf || p[-1] == '\n') && p[0] == 'P' && p[1] == 's' && p[2] == 's' && p[3] == ':') {
             size_t kb = 0;
             for (p += 4; *p == ' '; p++) {}
             for (; *p >= '0' && *p <= '9'; p++) kb = kb * 10 + (size_t)(*p - '0');
-            pss = kb * 1024;
-            break;
+            return kb * 1024;
         }
     }
-    return pss;
+    return 0;
 }
 
 void mh_stats_collect(mh_stats_t *st) {
@@ -96,52 +86,56 @@ void mh_stats_collect(mh_stats_t *st) {
     }
 }
 
-static int out_fd = 2;
+// A report is formatted into a stack buffer that is written out whenever it fills:
+// each report has its own (concurrent dumps never share a descriptor or a buffer).
+typedef struct emitter_s {
+    int fd;
+    size_t n;
+    char buf[2048];
+} emitter_t;
 
-static void emit(char *buf, size_t *n, size_t cap, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-static void emit(char *buf, size_t *n, size_t cap, const char *fmt, ...) {
+static void emit(emitter_t *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void emit(emitter_t *e, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
-    if (*n + 200 > cap) { // flush before the buffer could overflow
-        mh_log_write_fd(out_fd, buf, *n);
-        *n = 0;
+    if (e->n + 200 > sizeof e->buf) { // flush before the buffer could overflow
+        mh_log_write_fd(e->fd, e->buf, e->n);
+        e->n = 0;
     }
-    *n += mh_vsnprintf(buf + *n, cap - *n, fmt, ap);
+    e->n += mh_vsnprintf(e->buf + e->n, sizeof e->buf - e->n, fmt, ap);
     va_end(ap);
 }
 
-static void print_classes(const mh_stats_t *st, char *buf, size_t *n, size_t cap) {
-    emit(buf, n, cap, "  per size class (spans by occupancy: 0-10%% ... 90-100%%)\n");
-    emit(buf, n, cap, "  %6s %6s %9s %5s %5s %5s %5s %6s  %s\n", "size", "spans", "in use",
-         "part", "full", "empty", "attch", "alias", "occupancy histogram");
+static void print_classes(const mh_stats_t *st, emitter_t *e) {
+    emit(e, "  per size class (spans by occupancy: 0-10%% ... 90-100%%)\n");
+    emit(e, "  %6s %6s %9s %5s %5s %5s %5s %6s  %s\n", "size", "spans", "in use", "part", "full", "empty",
+         "attch", "alias", "occupancy histogram");
     for (unsigned c = 0; c < MH_NUM_CLASSES; c++) {
         const mh_class_stats_t *k = &st->cls[c];
         if (!k->spans) continue;
-        emit(buf, n, cap, "  %6u %6zu %9zu %5zu %5zu %5zu %5zu %6zu ", mh_classes[c].size, k->spans,
-             k->in_use, k->partial, k->full, k->empty, k->attached, k->aliases);
-        for (int b = 0; b < 10; b++) emit(buf, n, cap, " %zu", k->occupancy[b]);
-        emit(buf, n, cap, "\n");
+        emit(e, "  %6u %6zu %9zu %5zu %5zu %5zu %5zu %6zu ", mh_classes[c].size, k->spans, k->in_use,
+             k->partial, k->full, k->empty, k->attached, k->aliases);
+        for (int b = 0; b < 10; b++) emit(e, " %zu", k->occupancy[b]);
+        emit(e, "\n");
     }
 }
 
 void mh_stats_print(int level, int fd) {
-    out_fd = fd;
     mh_stats_t st;
     mh_stats_collect(&st);
-    char buf[2048];
-    size_t n = 0, cap = sizeof buf;
-    emit(buf, &n, cap, "libmesh heap statistics (pid %d)\n", (int)getpid());
-    emit(buf, &n, cap, "  allocated bytes  = %zu  (objects in use; %zu small spans, %zu large objects)\n",
+    emitter_t e = {.fd = fd, .n = 0};
+    emit(&e, "libmesh heap statistics (pid %d)\n", (int)getpid());
+    emit(&e, "  allocated bytes  = %zu  (objects in use; %zu small spans, %zu large objects)\n",
          st.allocated, st.small_spans, st.large_objects);
-    emit(buf, &n, cap, "  active bytes     = %zu  (pages of live spans and large objects)\n", st.active);
-    emit(buf, &n, cap, "  dirty bytes      = %zu  (free pages not yet returned to the system)\n", st.dirty);
-    emit(buf, &n, cap, "  mapped bytes     = %zu  (address space in %zu regions, %s)\n", st.mapped,
-         st.regions, st.memfd ? "memfd" : "private memory");
-    emit(buf, &n, cap, "  heap file bytes  = %zu  (physical pages the memfd holds)\n", st.memfd_bytes);
-    emit(buf, &n, cap, "  resident PSS     = %zu  (whole process, /proc/self/smaps_rollup)\n", st.resident);
-    emit(buf, &n, cap, "  mesh count       = %zu\n", st.mesh_count);
-    emit(buf, &n, cap, "  meshed bytes     = %zu  (high-water mark %zu)\n", st.meshed_bytes, st.meshed_hwm);
-    emit(buf, &n, cap, "  threads          = %zu\n", st.threads);
-    if (level >= 2) print_classes(&st, buf, &n, cap);
-    mh_log_write_fd(fd, buf, n);
+    emit(&e, "  active bytes     = %zu  (pages of live spans and large objects)\n", st.active);
+    emit(&e, "  dirty bytes      = %zu  (free pages not yet returned to the system)\n", st.dirty);
+    emit(&e, "  mapped bytes     = %zu  (address space in %zu regions, %s)\n", st.mapped, st.regions,
+         st.memfd ? "memfd" : "private memory");
+    emit(&e, "  heap file bytes  = %zu  (physical pages the memfd holds)\n", st.memfd_bytes);
+    emit(&e, "  resident PSS     = %zu  (whole process, /proc/self/smaps_rollup)\n", st.resident);
+    emit(&e, "  mesh count       = %zu\n", st.mesh_count);
+    emit(&e, "  meshed bytes     = %zu  (high-water mark %zu)\n", st.meshed_bytes, st.meshed_hwm);
+    emit(&e, "  threads          = %zu\n", st.threads);
+    if (level >= 2) print_classes(&st, &e);
+    mh_log_write_fd(fd, e.buf, e.n);
 }

@@ -5,6 +5,8 @@
 // process's PSS from /proc/self/smaps_rollup (RSS double-counts meshed pages, PSS
 // does not); meshing counters come from the info page. Collection takes the arena and
 // thread-list locks briefly; it never allocates.
+//
+// Layer 7 (runtime).
 #ifndef MH_STATS_H
 #define MH_STATS_H
 

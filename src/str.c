@@ -1,5 +1,7 @@
 // str.c - allocation-free formatting (see str.h for the supported subset).
 //
+// Layer 0 (base).
+//
 // Invariant: output never overruns buf; conversions the subset does not know are
 // copied through literally so a bad format string shows up in the message.
 #include "str.h"

@@ -1,5 +1,7 @@
 // str.h - allocation-free string helpers and a small vsnprintf subset.
 //
+// Layer 0 (base).
+//
 // Used by logging and stats output, which must work inside malloc and in a
 // SIGSEGV handler: nothing here allocates, locks or touches errno.
 // Supported conversions: %s %c %d %i %u %x %p %% with flags '-' '0', a width,

@@ -5,12 +5,13 @@
 // std::bad_alloc through libstdc++'s __throw_bad_alloc when no handler is left. Those
 // libstdc++ symbols are weak: a program that calls operator new has libstdc++ loaded.
 // nothrow forms return NULL without calling the handler.
+//
+// Layer 8 (edges).
 #include <stddef.h>
 
 #include "alloc.h"
 #include "common.h"
 #include "log.h"
-#include "thread_heap.h"
 
 typedef void (*new_handler_fn)(void);
 extern new_handler_fn _ZSt15get_new_handlerv(void) __attribute__((weak));
@@ -18,7 +19,7 @@ extern void _ZSt17__throw_bad_allocv(void) __attribute__((weak));
 
 MH_COLD MH_NOINLINE static void *retry_new(size_t size, size_t align) {
     for (;;) {
-        void *p = align ? mh_alloc_aligned(align, size) : mh_tlh_malloc(size);
+        void *p = align ? mh_alloc_aligned(align, size) : mh_malloc(size);
         if (p) return p;
         new_handler_fn h = _ZSt15get_new_handlerv ? _ZSt15get_new_handlerv() : NULL;
         if (h) {
@@ -26,12 +27,12 @@ MH_COLD MH_NOINLINE static void *retry_new(size_t size, size_t align) {
             continue;
         }
         if (_ZSt17__throw_bad_allocv) _ZSt17__throw_bad_allocv();
-        mh_fatal("operator new: out of memory for %zu bytes and no C++ runtime to throw", size);
+        mh_terminate("operator new: out of memory for %zu bytes and no C++ runtime to throw", size);
     }
 }
 
 MH_INLINE void *op_new(size_t size) {
-    void *p = mh_tlh_malloc(size);
+    void *p = mh_malloc(size);
     return MH_LIKELY(p != NULL) ? p : retry_new(size, 0);
 }
 
@@ -46,8 +47,8 @@ MH_INLINE void *op_new_aligned(size_t size, size_t align) {
 // new
 MH_EXPORT void *_Znwm(size_t n) { return op_new(n); }
 MH_EXPORT void *_Znam(size_t n) { return op_new(n); }
-MH_EXPORT void *_ZnwmRKSt9nothrow_t(size_t n, NOTHROW_T t) { (void)t; return mh_tlh_malloc(n); }
-MH_EXPORT void *_ZnamRKSt9nothrow_t(size_t n, NOTHROW_T t) { (void)t; return mh_tlh_malloc(n); }
+MH_EXPORT void *_ZnwmRKSt9nothrow_t(size_t n, NOTHROW_T t) { (void)t; return mh_malloc(n); }
+MH_EXPORT void *_ZnamRKSt9nothrow_t(size_t n, NOTHROW_T t) { (void)t; return mh_malloc(n); }
 MH_EXPORT void *_ZnwmSt11align_val_t(size_t n, ALIGN_T a) { return op_new_aligned(n, a); }
 MH_EXPORT void *_ZnamSt11align_val_t(size_t n, ALIGN_T a) { return op_new_aligned(n, a); }
 MH_EXPORT void *_ZnwmSt11align_val_tRKSt9nothrow_t(size_t n, ALIGN_T a, NOTHROW_T t) {
@@ -60,27 +61,27 @@ MH_EXPORT void *_ZnamSt11align_val_tRKSt9nothrow_t(size_t n, ALIGN_T a, NOTHROW_
 }
 
 // delete
-MH_EXPORT void _ZdlPv(void *p) { mh_tlh_free(p, "operator delete"); }
-MH_EXPORT void _ZdaPv(void *p) { mh_tlh_free(p, "operator delete[]"); }
-MH_EXPORT void _ZdlPvm(void *p, size_t n) { (void)n; mh_tlh_free(p, "operator delete"); }
-MH_EXPORT void _ZdaPvm(void *p, size_t n) { (void)n; mh_tlh_free(p, "operator delete[]"); }
-MH_EXPORT void _ZdlPvRKSt9nothrow_t(void *p, NOTHROW_T t) { (void)t; mh_tlh_free(p, "operator delete"); }
-MH_EXPORT void _ZdaPvRKSt9nothrow_t(void *p, NOTHROW_T t) { (void)t; mh_tlh_free(p, "operator delete[]"); }
-MH_EXPORT void _ZdlPvSt11align_val_t(void *p, ALIGN_T a) { (void)a; mh_tlh_free(p, "operator delete"); }
-MH_EXPORT void _ZdaPvSt11align_val_t(void *p, ALIGN_T a) { (void)a; mh_tlh_free(p, "operator delete[]"); }
+MH_EXPORT void _ZdlPv(void *p) { mh_free(p, "operator delete"); }
+MH_EXPORT void _ZdaPv(void *p) { mh_free(p, "operator delete[]"); }
+MH_EXPORT void _ZdlPvm(void *p, size_t n) { (void)n; mh_free(p, "operator delete"); }
+MH_EXPORT void _ZdaPvm(void *p, size_t n) { (void)n; mh_free(p, "operator delete[]"); }
+MH_EXPORT void _ZdlPvRKSt9nothrow_t(void *p, NOTHROW_T t) { (void)t; mh_free(p, "operator delete"); }
+MH_EXPORT void _ZdaPvRKSt9nothrow_t(void *p, NOTHROW_T t) { (void)t; mh_free(p, "operator delete[]"); }
+MH_EXPORT void _ZdlPvSt11align_val_t(void *p, ALIGN_T a) { (void)a; mh_free(p, "operator delete"); }
+MH_EXPORT void _ZdaPvSt11align_val_t(void *p, ALIGN_T a) { (void)a; mh_free(p, "operator delete[]"); }
 MH_EXPORT void _ZdlPvmSt11align_val_t(void *p, size_t n, ALIGN_T a) {
     (void)n, (void)a;
-    mh_tlh_free(p, "operator delete");
+    mh_free(p, "operator delete");
 }
 MH_EXPORT void _ZdaPvmSt11align_val_t(void *p, size_t n, ALIGN_T a) {
     (void)n, (void)a;
-    mh_tlh_free(p, "operator delete[]");
+    mh_free(p, "operator delete[]");
 }
 MH_EXPORT void _ZdlPvSt11align_val_tRKSt9nothrow_t(void *p, ALIGN_T a, NOTHROW_T t) {
     (void)a, (void)t;
-    mh_tlh_free(p, "operator delete");
+    mh_free(p, "operator delete");
 }
 MH_EXPORT void _ZdaPvSt11align_val_tRKSt9nothrow_t(void *p, ALIGN_T a, NOTHROW_T t) {
     (void)a, (void)t;
-    mh_tlh_free(p, "operator delete[]");
+    mh_free(p, "operator delete[]");
 }

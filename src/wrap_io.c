@@ -20,8 +20,10 @@
 // through here; their buffers are larger than any meshed class. Other calls that write
 // into memory (ioctl, io_uring, process_vm_readv, ...) are not covered.
 // Thread-safe: the only state is each call's lazily looked-up next definition.
+//
+// Layer 8 (edges): arena (the class directory), barrier (epoch), fault (checked
+// copies), mesh (which classes are meshed).
 #define _GNU_SOURCE
-#include <dlfcn.h>
 #include <errno.h>
 #include <dirent.h>
 #include <poll.h>
@@ -42,27 +44,31 @@
 #include "arena.h"
 #include "barrier.h"
 #include "common.h"
+#include "fault.h"
 #include "mesh.h"
 #include "size_class.h"
+#include "wrap.h"
 
 extern ssize_t __read(int, void *, size_t);
 extern ssize_t __pread64(int, void *, size_t, off_t);
 
 #define BOUNCE MH_MESH_MAX_SIZE
+// A call retried around meshes gives up after this many EFAULTs that each coincided
+// with a mesh (each retry waited for one; a real bad pointer fails at once).
+#define MAX_MESH_RETRIES 1000
 
 // p lies in an object the mesher may write-protect (never before the first mesh pass,
 // which installs the barrier: until then nothing is bounced).
 static inline bool meshed_class(const void *p) {
-    unsigned e = mh_dir_class(p);
-    return e != 0 && mh_classes[e & 63].size <= MH_MESH_MAX_SIZE && mh_barrier_installed();
+    unsigned e = mh_dir_entry(p);
+    return e != 0 && mh_classes[mh_dir_entry_class(e)].size <= MH_MESH_MAX_SIZE && mh_fault_installed();
 }
 
 // Program memory the kernel would have checked (an address length, a msghdr, an fd
 // set, an iovec array, an address buffer) is read and written through
-// mh_barrier_copy: a bad pointer then makes the call fail with EFAULT, as it would
-// have without libmesh, instead of crashing inside the wrapper.
-static bool get(void *dst, const void *src, size_t n) { return mh_barrier_copy(dst, src, n); }
-static bool put(void *dst, const void *src, size_t n) { return mh_barrier_copy(dst, src, n); }
+// copy_checked (mh_fault_copy): a bad pointer then makes the call fail with EFAULT, as
+// it would have without libmesh, instead of crashing inside the wrapper.
+static bool copy_checked(void *dst, const void *src, size_t n) { return mh_fault_copy(dst, src, n); }
 
 static ssize_t efault(void) {
     errno = EFAULT;
@@ -70,33 +76,25 @@ static ssize_t efault(void) {
 }
 
 // True (after waiting) when an EFAULT may have been caused by meshing.
-static bool meshing_caused(uint64_t before) {
-    uint64_t now = mh_mesh_epoch();
+static bool meshing_caused(uint32_t before) {
+    uint32_t now = mh_barrier_epoch();
     if (now == before && !(now & 1)) return false;
-    mh_mesh_wait(now);
+    mh_barrier_wait(now);
     return true;
 }
 
 #define RETRY_ON_MESH(call)                                                                        \
     for (int tries_ = 0;; tries_++) {                                                              \
-        uint64_t e_ = mh_mesh_epoch();                                                             \
+        uint32_t e_ = mh_barrier_epoch();                                                          \
         __typeof__(call) r_ = (call);                                                              \
-        if (r_ >= 0 || errno != EFAULT || tries_ > 1000 || !meshing_caused(e_)) return r_;         \
-    }
-
-// Looks up the next definition of a libc function once.
-#define REAL(type, name)                                                                           \
-    static __typeof__(type) real_;                                                                 \
-    if (!real_) real_ = (type)dlsym(RTLD_NEXT, name);                                              \
-    if (!real_) {                                                                                  \
-        errno = ENOSYS;                                                                            \
-        return -1;                                                                                 \
+        if (r_ >= 0 || errno != EFAULT || tries_ > MAX_MESH_RETRIES || !meshing_caused(e_))       \
+            return r_;                                                                             \
     }
 
 // A call that a failed copy leaves without effect: retried around meshes.
 #define RETRIED(ret, name, params, args)                                                           \
     MH_EXPORT ret name params {                                                                    \
-        REAL(ret(*) params, #name);                                                                \
+        MH_REAL(ret(*) params, #name);                                                                \
         RETRY_ON_MESH(real_ args);                                                                 \
     }
 
@@ -124,14 +122,14 @@ static ssize_t pread_full(int fd, char *buf, size_t n, off_t off) {
     }
     size_t done = 0;
     for (int tries = 0;; tries++) {
-        uint64_t e = mh_mesh_epoch();
+        uint32_t e = mh_barrier_epoch();
         ssize_t r = __pread64(fd, buf + done, n - done, off + (off_t)done);
         if (r < 0) {
-            if (errno != EFAULT || tries > 1000 || !meshing_caused(e)) return done ? (ssize_t)done : r;
+            if (errno != EFAULT || tries > MAX_MESH_RETRIES || !meshing_caused(e)) return done ? (ssize_t)done : r;
             continue;
         }
         done += (size_t)r;
-        if (r == 0 || done == n || tries > 1000 || !meshing_caused(e)) return (ssize_t)done;
+        if (r == 0 || done == n || tries > MAX_MESH_RETRIES || !meshing_caused(e)) return (ssize_t)done;
     }
 }
 
@@ -145,8 +143,8 @@ MH_EXPORT ssize_t pread64(int fd, void *buf, size_t n, off_t off) { return pread
 #define IOV_BOUNCE 64
 
 static size_t iov_bounce_len(const struct iovec *iov, int cnt, struct iovec *local) {
-    if (!iov || cnt <= 0 || cnt > IOV_BOUNCE || !mh_barrier_installed()) return 0;
-    if (!get(local, iov, (size_t)cnt * sizeof *iov)) return 0; // the kernel will say EFAULT
+    if (!iov || cnt <= 0 || cnt > IOV_BOUNCE || !mh_fault_installed()) return 0;
+    if (!copy_checked(local, iov, (size_t)cnt * sizeof *iov)) return 0; // the kernel will say EFAULT
     size_t total = 0;
     bool any = false;
     for (int i = 0; i < cnt; i++) {
@@ -162,7 +160,7 @@ static ssize_t scatter(const struct iovec *iov, int cnt, const char *src, size_t
     size_t done = 0;
     for (int i = 0; i < cnt && done < n; i++) {
         size_t k = iov[i].iov_len < n - done ? iov[i].iov_len : n - done;
-        if (!put(iov[i].iov_base, src + done, k)) return done ? (ssize_t)done : efault();
+        if (!copy_checked(iov[i].iov_base, src + done, k)) return done ? (ssize_t)done : efault();
         done += k;
     }
     return (ssize_t)done;
@@ -176,7 +174,7 @@ MH_EXPORT ssize_t readv(int fd, const struct iovec *iov, int cnt) {
         ssize_t r = __read(fd, tmp, total);
         return r > 0 ? scatter(local, cnt, tmp, (size_t)r) : r;
     }
-    REAL(ssize_t(*)(int, const struct iovec *, int), "readv");
+    MH_REAL(ssize_t(*)(int, const struct iovec *, int), "readv");
     RETRY_ON_MESH(real_(fd, iov, cnt));
 }
 
@@ -191,12 +189,12 @@ static ssize_t preadv_full(ssize_t (*real)(int, const struct iovec *, int, off_t
         return r > 0 ? scatter(mine, cnt, tmp, (size_t)r) : r;
     }
     if (cnt <= 0 || cnt > IOV_BOUNCE) RETRY_ON_MESH(real(fd, iov, cnt, off));
-    uint64_t e0 = mh_mesh_epoch();
+    uint32_t e0 = mh_barrier_epoch();
     ssize_t first = real(fd, iov, cnt, off);
-    if (first >= 0 ? e0 == mh_mesh_epoch() && !(e0 & 1) : errno != EFAULT || !meshing_caused(e0)) return first;
+    if (first >= 0 ? e0 == mh_barrier_epoch() && !(e0 & 1) : errno != EFAULT || !meshing_caused(e0)) return first;
     // A mesh may have cut it short: go on from a copy of the array (a bad pointer there
     // would have failed the first call).
-    if (!get(mine, iov, (size_t)cnt * sizeof *iov)) return first;
+    if (!copy_checked(mine, iov, (size_t)cnt * sizeof *iov)) return first;
     iov = mine;
     total = 0;
     size_t done = first > 0 ? (size_t)first : 0;
@@ -214,24 +212,24 @@ static ssize_t preadv_full(ssize_t (*real)(int, const struct iovec *, int, off_t
             rest[k++].iov_len = iov[i].iov_len - skip;
             skip = 0;
         }
-        uint64_t e = mh_mesh_epoch();
+        uint32_t e = mh_barrier_epoch();
         ssize_t r = real(fd, rest, k, off + (off_t)done);
         if (r < 0) {
-            if (errno != EFAULT || tries > 1000 || !meshing_caused(e)) return done ? (ssize_t)done : r;
+            if (errno != EFAULT || tries > MAX_MESH_RETRIES || !meshing_caused(e)) return done ? (ssize_t)done : r;
             continue;
         }
         done += (size_t)r;
-        if (r == 0 || done == total || tries > 1000 || !meshing_caused(e)) return (ssize_t)done;
+        if (r == 0 || done == total || tries > MAX_MESH_RETRIES || !meshing_caused(e)) return (ssize_t)done;
     }
 }
 
 MH_EXPORT ssize_t preadv(int fd, const struct iovec *iov, int cnt, off_t off) {
-    REAL(ssize_t(*)(int, const struct iovec *, int, off_t), "preadv");
+    MH_REAL(ssize_t(*)(int, const struct iovec *, int, off_t), "preadv");
     return preadv_full(real_, fd, iov, cnt, off);
 }
 
 MH_EXPORT ssize_t preadv64(int fd, const struct iovec *iov, int cnt, off_t off) {
-    REAL(ssize_t(*)(int, const struct iovec *, int, off_t), "preadv64");
+    MH_REAL(ssize_t(*)(int, const struct iovec *, int, off_t), "preadv64");
     return preadv_full(real_, fd, iov, cnt, off);
 }
 
@@ -244,7 +242,7 @@ MH_EXPORT ssize_t preadv64(int fd, const struct iovec *iov, int cnt, off_t off) 
 #define CONTROL_MAX_BOUNCE 1024
 
 MH_EXPORT ssize_t recv(int fd, void *buf, size_t n, int flags) {
-    REAL(ssize_t(*)(int, void *, size_t, int), "recv");
+    MH_REAL(ssize_t(*)(int, void *, size_t, int), "recv");
     if (n <= BOUNCE && meshed_class(buf)) {
         char tmp[BOUNCE];
         ssize_t r = real_(fd, tmp, n, flags);
@@ -256,23 +254,23 @@ MH_EXPORT ssize_t recv(int fd, void *buf, size_t n, int flags) {
 
 MH_EXPORT ssize_t recvfrom(int fd, void *buf, size_t n, int flags, struct sockaddr *addr,
                            socklen_t *len) {
-    REAL(ssize_t(*)(int, void *, size_t, int, struct sockaddr *, socklen_t *), "recvfrom");
+    MH_REAL(ssize_t(*)(int, void *, size_t, int, struct sockaddr *, socklen_t *), "recvfrom");
     char name[NAME_MAX_BOUNCE], tmp[BOUNCE];
     socklen_t nl = 0;
-    bool bounce_name = addr && len && mh_barrier_installed() && get(&nl, len, sizeof nl) && nl <= sizeof name;
+    bool bounce_name = addr && len && mh_fault_installed() && copy_checked(&nl, len, sizeof nl) && nl <= sizeof name;
     bool bounce_data = n <= BOUNCE && meshed_class(buf);
     if (!bounce_name && !bounce_data) RETRY_ON_MESH(real_(fd, buf, n, flags, addr, len));
     for (int tries = 0;; tries++) {
-        uint64_t e = mh_mesh_epoch();
+        uint32_t e = mh_barrier_epoch();
         socklen_t l = nl;
         ssize_t r = real_(fd, bounce_data ? tmp : buf, n, flags, bounce_name ? (struct sockaddr *)name : addr,
                           bounce_name ? &l : len);
         if (r >= 0) {
             if (bounce_data) memcpy(buf, tmp, (size_t)r < n ? (size_t)r : n);
-            if (bounce_name && (!put(addr, name, l < nl ? l : nl) || !put(len, &l, sizeof l))) return efault();
+            if (bounce_name && (!copy_checked(addr, name, l < nl ? l : nl) || !copy_checked(len, &l, sizeof l))) return efault();
             return r;
         }
-        if (errno != EFAULT || tries > 1000 || !meshing_caused(e)) return r;
+        if (errno != EFAULT || tries > MAX_MESH_RETRIES || !meshing_caused(e)) return r;
     }
 }
 
@@ -281,7 +279,7 @@ static ssize_t recvmsg_bounced(ssize_t (*real)(int, struct msghdr *, int), int f
     char name[NAME_MAX_BOUNCE], control[CONTROL_MAX_BOUNCE], data[BOUNCE];
     struct msghdr asked, local;
     struct iovec iov[IOV_BOUNCE], one;
-    if (!mh_barrier_installed() || !get(&asked, msg, sizeof asked)) return real(fd, msg, flags);
+    if (!mh_fault_installed() || !copy_checked(&asked, msg, sizeof asked)) return real(fd, msg, flags);
     local = asked;
     size_t total = asked.msg_iovlen <= IOV_BOUNCE ? iov_bounce_len(asked.msg_iov, (int)asked.msg_iovlen, iov) : 0;
     if (total) {
@@ -296,17 +294,17 @@ static ssize_t recvmsg_bounced(ssize_t (*real)(int, struct msghdr *, int), int f
     if (total && scatter(iov, (int)asked.msg_iovlen, data, (size_t)r < total ? (size_t)r : total) < 0) return -1;
     bool ok = true;
     if (local.msg_name == name)
-        ok &= put(asked.msg_name, name, local.msg_namelen < asked.msg_namelen ? local.msg_namelen : asked.msg_namelen);
-    if (local.msg_control == control) ok &= put(asked.msg_control, control, local.msg_controllen);
+        ok &= copy_checked(asked.msg_name, name, local.msg_namelen < asked.msg_namelen ? local.msg_namelen : asked.msg_namelen);
+    if (local.msg_control == control) ok &= copy_checked(asked.msg_control, control, local.msg_controllen);
     asked.msg_namelen = local.msg_namelen;
     asked.msg_controllen = local.msg_controllen;
     asked.msg_flags = local.msg_flags;
-    ok &= put(msg, &asked, sizeof asked);
+    ok &= copy_checked(msg, &asked, sizeof asked);
     return ok ? r : efault();
 }
 
 MH_EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags) {
-    REAL(ssize_t(*)(int, struct msghdr *, int), "recvmsg");
+    MH_REAL(ssize_t(*)(int, struct msghdr *, int), "recvmsg");
     if (!msg) RETRY_ON_MESH(real_(fd, msg, flags));
     RETRY_ON_MESH(recvmsg_bounced(real_, fd, msg, flags));
 }
@@ -314,14 +312,14 @@ MH_EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags) {
 // Names and lengths are bounced; the data of up to 16 messages is retried (a datagram
 // whose copy failed can be lost here).
 MH_EXPORT int recvmmsg(int fd, struct mmsghdr *vec, unsigned int n, int flags, struct timespec *t) {
-    REAL(int (*)(int, struct mmsghdr *, unsigned int, int, struct timespec *), "recvmmsg");
+    MH_REAL(int (*)(int, struct mmsghdr *, unsigned int, int, struct timespec *), "recvmmsg");
     enum { MAX_BOUNCE = 16 };
     struct mmsghdr asked[MAX_BOUNCE], local[MAX_BOUNCE];
     char names[MAX_BOUNCE][NAME_MAX_BOUNCE];
-    if (!vec || n > MAX_BOUNCE || !mh_barrier_installed() || !get(asked, vec, n * sizeof *vec))
+    if (!vec || n > MAX_BOUNCE || !mh_fault_installed() || !copy_checked(asked, vec, n * sizeof *vec))
         RETRY_ON_MESH(real_(fd, vec, n, flags, t));
     for (int tries = 0;; tries++) {
-        uint64_t e = mh_mesh_epoch();
+        uint32_t e = mh_barrier_epoch();
         for (unsigned i = 0; i < n; i++) {
             local[i] = asked[i];
             if (asked[i].msg_hdr.msg_name && asked[i].msg_hdr.msg_namelen <= NAME_MAX_BOUNCE)
@@ -333,18 +331,18 @@ MH_EXPORT int recvmmsg(int fd, struct mmsghdr *vec, unsigned int n, int flags, s
             for (int i = 0; i < r; i++) {
                 struct mmsghdr out = asked[i];
                 if (local[i].msg_hdr.msg_name == names[i])
-                    ok &= put(asked[i].msg_hdr.msg_name, names[i],
+                    ok &= copy_checked(asked[i].msg_hdr.msg_name, names[i],
                               local[i].msg_hdr.msg_namelen < asked[i].msg_hdr.msg_namelen
                                   ? local[i].msg_hdr.msg_namelen : asked[i].msg_hdr.msg_namelen);
                 out.msg_hdr.msg_namelen = local[i].msg_hdr.msg_namelen;
                 out.msg_hdr.msg_controllen = local[i].msg_hdr.msg_controllen;
                 out.msg_hdr.msg_flags = local[i].msg_hdr.msg_flags;
                 out.msg_len = local[i].msg_len;
-                ok &= put(&vec[i], &out, sizeof out);
+                ok &= copy_checked(&vec[i], &out, sizeof out);
             }
             return ok ? r : (int)efault();
         }
-        if (errno != EFAULT || tries > 1000 || !meshing_caused(e)) return r;
+        if (errno != EFAULT || tries > MAX_MESH_RETRIES || !meshing_caused(e)) return r;
     }
 }
 
@@ -355,31 +353,21 @@ static int accept_bounced(int (*real)(int, struct sockaddr *, socklen_t *, int),
                           struct sockaddr *addr, socklen_t *len, int flags) {
     struct sockaddr_storage ss;
     socklen_t asked;
-    if (!addr || !len || !(meshed_class(addr) || meshed_class(len)) || !get(&asked, len, sizeof asked) ||
+    if (!addr || !len || !(meshed_class(addr) || meshed_class(len)) || !copy_checked(&asked, len, sizeof asked) ||
         asked > sizeof ss)
         return real(fd, addr, len, flags);
     socklen_t l = asked;
     int r = real(fd, (struct sockaddr *)&ss, &l, flags);
-    if (r >= 0 && (!put(addr, &ss, l < asked ? l : asked) || !put(len, &l, sizeof l))) {
+    if (r >= 0 && (!copy_checked(addr, &ss, l < asked ? l : asked) || !copy_checked(len, &l, sizeof l))) {
         close(r); // as the kernel does when it cannot write the address back
         return (int)efault();
     }
     return r;
 }
 
-static int (*real_accept4_fn(void))(int, struct sockaddr *, socklen_t *, int) {
-    static int (*real)(int, struct sockaddr *, socklen_t *, int);
-    if (!real) real = (int (*)(int, struct sockaddr *, socklen_t *, int))dlsym(RTLD_NEXT, "accept4");
-    return real;
-}
-
 MH_EXPORT int accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags) {
-    int (*real)(int, struct sockaddr *, socklen_t *, int) = real_accept4_fn();
-    if (!real) {
-        errno = ENOSYS;
-        return -1;
-    }
-    return accept_bounced(real, fd, addr, len, flags);
+    MH_REAL(int (*)(int, struct sockaddr *, socklen_t *, int), "accept4");
+    return accept_bounced(real_, fd, addr, len, flags);
 }
 
 // accept(2) is accept4 without flags (the kernel implements it so).
@@ -387,12 +375,12 @@ MH_EXPORT int accept(int fd, struct sockaddr *addr, socklen_t *len) { return acc
 
 // The wait family: the child is reaped before its status is written.
 MH_EXPORT pid_t wait4(pid_t pid, int *status, int options, struct rusage *ru) {
-    REAL(pid_t(*)(pid_t, int *, int, struct rusage *), "wait4");
+    MH_REAL(pid_t(*)(pid_t, int *, int, struct rusage *), "wait4");
     if (!(status && meshed_class(status)) && !(ru && meshed_class(ru))) return real_(pid, status, options, ru);
     int st = 0;
     struct rusage lru;
     pid_t r = real_(pid, status ? &st : NULL, options, ru ? &lru : NULL);
-    if (r > 0 && ((status && !put(status, &st, sizeof st)) || (ru && !put(ru, &lru, sizeof lru))))
+    if (r > 0 && ((status && !copy_checked(status, &st, sizeof st)) || (ru && !copy_checked(ru, &lru, sizeof lru))))
         return (pid_t)efault(); // the child is reaped, as with the kernel's own EFAULT
     return r;
 }
@@ -404,7 +392,7 @@ MH_EXPORT pid_t wait(int *status) { return wait4(-1, status, 0, NULL); }
 MH_EXPORT pid_t wait3(int *status, int options, struct rusage *ru) { return wait4(-1, status, options, ru); }
 
 MH_EXPORT int waitid(idtype_t type, id_t id, siginfo_t *info, int options) {
-    REAL(int (*)(idtype_t, id_t, siginfo_t *, int), "waitid");
+    MH_REAL(int (*)(idtype_t, id_t, siginfo_t *, int), "waitid");
     if (!info || !meshed_class(info)) return real_(type, id, info, options);
     siginfo_t local;
     int r = real_(type, id, &local, options);
@@ -414,7 +402,7 @@ MH_EXPORT int waitid(idtype_t type, id_t id, siginfo_t *info, int options) {
 
 // sigwaitinfo/sigtimedwait: the signal is dequeued before its siginfo is written.
 MH_EXPORT int sigtimedwait(const sigset_t *set, siginfo_t *info, const struct timespec *timeout) {
-    REAL(int (*)(const sigset_t *, siginfo_t *, const struct timespec *), "sigtimedwait");
+    MH_REAL(int (*)(const sigset_t *, siginfo_t *, const struct timespec *), "sigtimedwait");
     if (!info || !meshed_class(info)) return real_(set, info, timeout);
     siginfo_t local;
     int r = real_(set, &local, timeout);
@@ -435,14 +423,14 @@ static bool any_meshed(const void *a, const void *b, const void *c, const void *
 // Copies a set in (NULL stays NULL); *ok turns false when set is a bad pointer.
 static void *set_in(void *local, const void *set, size_t bytes, bool *ok) {
     if (!set) return NULL;
-    *ok &= get(local, set, bytes);
+    *ok &= copy_checked(local, set, bytes);
     return local;
 }
 
-static bool set_out(void *set, const void *local, size_t bytes) { return !set || put(set, local, bytes); }
+static bool set_out(void *set, const void *local, size_t bytes) { return !set || copy_checked(set, local, bytes); }
 
 MH_EXPORT int select(int n, fd_set *rd, fd_set *wr, fd_set *ex, struct timeval *t) {
-    REAL(int (*)(int, fd_set *, fd_set *, fd_set *, struct timeval *), "select");
+    MH_REAL(int (*)(int, fd_set *, fd_set *, fd_set *, struct timeval *), "select");
     size_t bytes = n > 0 ? ((size_t)n + 63) / 64 * 8 : 0;
     if (bytes > SET_MAX_BOUNCE || !any_meshed(rd, wr, ex, t)) return real_(n, rd, wr, ex, t);
     uint64_t lr[SET_MAX_BOUNCE / 8], lw[SET_MAX_BOUNCE / 8], le[SET_MAX_BOUNCE / 8];
@@ -460,7 +448,7 @@ MH_EXPORT int select(int n, fd_set *rd, fd_set *wr, fd_set *ex, struct timeval *
 }
 
 MH_EXPORT int pselect(int n, fd_set *rd, fd_set *wr, fd_set *ex, const struct timespec *t, const sigset_t *mask) {
-    REAL(int (*)(int, fd_set *, fd_set *, fd_set *, const struct timespec *, const sigset_t *), "pselect");
+    MH_REAL(int (*)(int, fd_set *, fd_set *, fd_set *, const struct timespec *, const sigset_t *), "pselect");
     size_t bytes = n > 0 ? ((size_t)n + 63) / 64 * 8 : 0;
     if (bytes > SET_MAX_BOUNCE || !any_meshed(rd, wr, ex, NULL)) return real_(n, rd, wr, ex, t, mask);
     uint64_t lr[SET_MAX_BOUNCE / 8], lw[SET_MAX_BOUNCE / 8], le[SET_MAX_BOUNCE / 8];
@@ -485,12 +473,12 @@ static int poll_bounced(int (*real)(struct pollfd *, nfds_t, int), struct pollfd
 }
 
 MH_EXPORT int poll(struct pollfd *fds, nfds_t n, int timeout) {
-    REAL(int (*)(struct pollfd *, nfds_t, int), "poll");
+    MH_REAL(int (*)(struct pollfd *, nfds_t, int), "poll");
     return poll_bounced(real_, fds, n, timeout);
 }
 
 MH_EXPORT int ppoll(struct pollfd *fds, nfds_t n, const struct timespec *t, const sigset_t *mask) {
-    REAL(int (*)(struct pollfd *, nfds_t, const struct timespec *, const sigset_t *), "ppoll");
+    MH_REAL(int (*)(struct pollfd *, nfds_t, const struct timespec *, const sigset_t *), "ppoll");
     if (!fds || n == 0 || n > BOUNCE / sizeof *fds || !meshed_class(fds)) return real_(fds, n, t, mask);
     struct pollfd local[BOUNCE / sizeof *fds];
     memcpy(local, fds, n * sizeof *fds);
@@ -503,7 +491,7 @@ MH_EXPORT int ppoll(struct pollfd *fds, nfds_t n, const struct timespec *t, cons
 // epoll_wait: the kernel puts back an event it could not copy, so a retry would lose
 // nothing, but it would wait a whole timeout again; small arrays are bounced.
 MH_EXPORT int epoll_wait(int ep, struct epoll_event *ev, int max, int timeout) {
-    REAL(int (*)(int, struct epoll_event *, int, int), "epoll_wait");
+    MH_REAL(int (*)(int, struct epoll_event *, int, int), "epoll_wait");
     if (!ev || max <= 0 || (size_t)max > BOUNCE / sizeof *ev || !meshed_class(ev))
         RETRY_ON_MESH(real_(ep, ev, max, timeout));
     struct epoll_event local[BOUNCE / sizeof *ev];
@@ -513,7 +501,7 @@ MH_EXPORT int epoll_wait(int ep, struct epoll_event *ev, int max, int timeout) {
 }
 
 MH_EXPORT int epoll_pwait(int ep, struct epoll_event *ev, int max, int timeout, const sigset_t *mask) {
-    REAL(int (*)(int, struct epoll_event *, int, int, const sigset_t *), "epoll_pwait");
+    MH_REAL(int (*)(int, struct epoll_event *, int, int, const sigset_t *), "epoll_pwait");
     if (!ev || max <= 0 || (size_t)max > BOUNCE / sizeof *ev || !meshed_class(ev))
         RETRY_ON_MESH(real_(ep, ev, max, timeout, mask));
     struct epoll_event local[BOUNCE / sizeof *ev];
@@ -550,15 +538,14 @@ RETRIED(int, getrusage, (int who, struct rusage *ru), (who, ru))
 
 // getcwd returns its buffer (or a new one), NULL on failure.
 MH_EXPORT char *getcwd(char *buf, size_t n) {
-    static char *(*real)(char *, size_t);
-    if (!real) real = (char *(*)(char *, size_t))dlsym(RTLD_NEXT, "getcwd");
+    MH_NEXT(real, char *(*)(char *, size_t), "getcwd");
     if (!real) {
         errno = ENOSYS;
         return NULL;
     }
     for (int tries = 0;; tries++) {
-        uint64_t e = mh_mesh_epoch();
+        uint32_t e = mh_barrier_epoch();
         char *r = real(buf, n);
-        if (r || errno != EFAULT || tries > 1000 || !meshing_caused(e)) return r;
+        if (r || errno != EFAULT || tries > MAX_MESH_RETRIES || !meshing_caused(e)) return r;
     }
 }

@@ -1,7 +1,9 @@
 // wrap_libc.c - the exported C allocation API with glibc's observable semantics:
 // errno = ENOMEM on failure, overflow checks, posix_memalign's EINVAL, realloc(p, 0)
 // frees p and returns NULL, free(NULL) and frees of foreign pointers are no-ops, and
-// free preserves errno. Everything else is delegated to alloc.c and thread_heap.h.
+// free preserves errno. Everything else is delegated to alloc.c and alloc.h.
+//
+// Layer 8 (edges).
 #define _GNU_SOURCE
 #include <errno.h>
 #include <malloc.h>
@@ -11,34 +13,33 @@
 #include "alloc.h"
 #include "common.h"
 #include "stats.h"
-#include "thread_heap.h"
 
 MH_INLINE void *enomem_if_null(void *p) {
     if (MH_UNLIKELY(!p)) errno = ENOMEM;
     return p;
 }
 
-MH_EXPORT void *malloc(size_t size) { return enomem_if_null(mh_tlh_malloc(size)); }
+MH_EXPORT void *malloc(size_t size) { return enomem_if_null(mh_malloc(size)); }
 
-MH_EXPORT void free(void *p) { mh_tlh_free(p, "free"); }
+MH_EXPORT void free(void *p) { mh_free(p, "free"); }
 
-MH_EXPORT void cfree(void *p) { mh_tlh_free(p, "cfree"); }
+MH_EXPORT void cfree(void *p) { mh_free(p, "cfree"); }
 
 MH_EXPORT void free_sized(void *p, size_t size) {
     (void)size;
-    mh_tlh_free(p, "free_sized");
+    mh_free(p, "free_sized");
 }
 
 MH_EXPORT void free_aligned_sized(void *p, size_t align, size_t size) {
     (void)align, (void)size;
-    mh_tlh_free(p, "free_aligned_sized");
+    mh_free(p, "free_aligned_sized");
 }
 
 MH_EXPORT void *calloc(size_t n, size_t size) { return enomem_if_null(mh_alloc_zeroed(n, size)); }
 
 MH_EXPORT void *realloc(void *p, size_t size) {
     if (p && size == 0) { // glibc: free and return NULL
-        mh_tlh_free(p, "realloc");
+        mh_free(p, "realloc");
         return NULL;
     }
     return enomem_if_null(mh_realloc(p, size, "realloc"));
@@ -93,7 +94,7 @@ MH_EXPORT void *pvalloc(size_t size) {
     return enomem_if_null(mh_alloc_aligned(MH_PAGE_SIZE, rounded));
 }
 
-MH_EXPORT size_t malloc_usable_size(void *p) { return mh_tlh_usable_size(p); }
+MH_EXPORT size_t malloc_usable_size(void *p) { return mh_usable_size(p); }
 
 MH_EXPORT int malloc_trim(size_t pad) {
     (void)pad;

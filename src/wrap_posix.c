@@ -2,8 +2,9 @@
 // SIGSEGV/SIGBUS handlers are kept by the barrier (barrier.c) and reported back to it,
 // and no signal mask the program sets blocks those two. The buffer-writing system
 // calls are in wrap_io.c.
+//
+// Layer 8 (edges): fault (the program's handlers), barrier (alternate stacks).
 #define _GNU_SOURCE
-#include <dlfcn.h>
 #include <errno.h>
 #include <signal.h>
 #include <string.h>
@@ -16,14 +17,15 @@
 
 #include "barrier.h"
 #include "common.h"
-#include "mesh.h"
+#include "fault.h"
+#include "wrap.h"
 
 MH_EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *old) {
-    return mh_barrier_sigaction(sig, act, old);
+    return mh_fault_sigaction(sig, act, old);
 }
 
 // The program's alternate signal stack, when it lies in the heap, is recorded so the
-// mesher and fork migration never make it read-only (barrier.c).
+// barrier never makes it read-only (barrier.c).
 MH_EXPORT int sigaltstack(const stack_t *ss, stack_t *old) {
     if (ss && ss->ss_flags & ~SS_DISABLE) { // SS_AUTODISARM and friends: passed through
         stack_t copy = *ss;
@@ -49,7 +51,7 @@ static sighandler_t install(int sig, sighandler_t handler, int flags, bool mask_
     sigemptyset(&sa.sa_mask);
     if (mask_self) sigaddset(&sa.sa_mask, sig);
     sa.sa_flags = flags;
-    if (mh_barrier_sigaction(sig, &sa, &old) != 0) return SIG_ERR;
+    if (mh_fault_sigaction(sig, &sa, &old) != 0) return SIG_ERR;
     return old.sa_handler;
 }
 
@@ -65,8 +67,7 @@ MH_EXPORT sighandler_t sysv_signal(int sig, sighandler_t handler) {
 
 MH_EXPORT sighandler_t sigset(int sig, sighandler_t disp) {
     if (sig != SIGSEGV && sig != SIGBUS) {
-        static sighandler_t (*real_sigset)(int, sighandler_t);
-        if (!real_sigset) real_sigset = (sighandler_t(*)(int, sighandler_t))dlsym(RTLD_NEXT, "sigset");
+        MH_NEXT(real_sigset, sighandler_t(*)(int, sighandler_t), "sigset");
         if (!real_sigset) return SIG_ERR;
         return real_sigset(sig, disp);
     }
@@ -75,7 +76,7 @@ MH_EXPORT sighandler_t sigset(int sig, sighandler_t disp) {
     sigaddset(&set, sig);
     if (disp == SIG_HOLD) { // block it, keep the handler
         struct sigaction old;
-        if (mh_barrier_sigaction(sig, NULL, &old) != 0) return SIG_ERR;
+        if (mh_fault_sigaction(sig, NULL, &old) != 0) return SIG_ERR;
         pthread_sigmask(SIG_BLOCK, &set, NULL);
         return old.sa_handler;
     }
@@ -96,8 +97,7 @@ static const sigset_t *unblock_faults(int how, const sigset_t *set, sigset_t *co
 }
 
 MH_EXPORT int pthread_sigmask(int how, const sigset_t *set, sigset_t *old) {
-    static int (*real_mask)(int, const sigset_t *, sigset_t *);
-    if (!real_mask) real_mask = (int (*)(int, const sigset_t *, sigset_t *))dlsym(RTLD_NEXT, "pthread_sigmask");
+    MH_NEXT(real_mask, int (*)(int, const sigset_t *, sigset_t *), "pthread_sigmask");
     if (!real_mask) return ENOSYS;
     sigset_t copy;
     return real_mask(how, unblock_faults(how, set, &copy), old);
@@ -115,8 +115,7 @@ MH_EXPORT int sigprocmask(int how, const sigset_t *set, sigset_t *old) {
 // A thread created with a signal mask gets it by a raw syscall inside glibc: strip the
 // two fault signals here too.
 MH_EXPORT int pthread_attr_setsigmask_np(pthread_attr_t *attr, const sigset_t *set) {
-    static int (*real_set)(pthread_attr_t *, const sigset_t *);
-    if (!real_set) real_set = (int (*)(pthread_attr_t *, const sigset_t *))dlsym(RTLD_NEXT, "pthread_attr_setsigmask_np");
+    MH_NEXT(real_set, int (*)(pthread_attr_t *, const sigset_t *), "pthread_attr_setsigmask_np");
     if (!real_set) return ENOSYS;
     sigset_t copy;
     return real_set(attr, unblock_faults(SIG_SETMASK, set, &copy));

@@ -357,12 +357,7 @@ EOF
 
 setup() {
     mesh_setup || return 1
-    # Only what a test sets may reach the library; never the host's /etc/mesh.conf.
-    unset MESH_CONF MESH_PERIOD_MS MESH_CLASS_AT_A_TIME MESH_BACKGROUND_THREAD \
-        MESH_FREEPHYS_THREAD MESH_THP MESH_MAX_MAP_COUNT MALLOCSTATS MESH_STATS \
-        MESH_STATS_SIGNAL MESH_VERBOSE
-    : >"$BATS_TEST_TMPDIR/empty.conf"
-    export MESH_CONF="$BATS_TEST_TMPDIR/empty.conf"
+    mesh_clean_env
     B="$BATS_FILE_TMPDIR/bin"
     CONF="$MESH_DATA_DIR/config"
     ulimit -c 0

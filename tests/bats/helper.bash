@@ -36,6 +36,16 @@ or set MESH_LIB=/path/to/libmesh.so.1."
 # Run CMD... with LD_PRELOAD=$MESH_LIB (exported, so children inherit it).
 # Works for external commands and for shell functions (whose children are
 # then preloaded).
+# Only what a test sets may reach the library: every MESH_* variable and MALLOCSTATS
+# unset, and MESH_CONF an empty file, never the host's /etc/mesh.conf.
+mesh_clean_env() {
+    unset MESH_CONF MESH_PERIOD_MS MESH_CLASS_AT_A_TIME MESH_BACKGROUND_THREAD \
+        MESH_FREEPHYS_THREAD MESH_THP MESH_MAX_MAP_COUNT MALLOCSTATS MESH_STATS \
+        MESH_STATS_SIGNAL MESH_VERBOSE
+    : >"$BATS_TEST_TMPDIR/empty.conf"
+    export MESH_CONF="$BATS_TEST_TMPDIR/empty.conf"
+}
+
 with_mesh() {
     (
         set +eE +o pipefail

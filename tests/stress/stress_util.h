@@ -31,6 +31,13 @@ static inline void stress_vsay(char *buf, size_t size, size_t used, const char *
     stress_say(buf);
 }
 
+/* Writes "who (pid N): " and fmt's message as one line. */
+static inline void stress_vreport(const char *who, const char *fmt, va_list ap) {
+    char buf[512];
+    int n = snprintf(buf, sizeof buf, "%s (pid %d): ", who, (int)getpid());
+    stress_vsay(buf, sizeof buf, n > 0 && (size_t)n < sizeof buf ? (size_t)n : 0, fmt, ap);
+}
+
 static inline uint64_t stress_rng(uint64_t *s) {
     uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
     z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;

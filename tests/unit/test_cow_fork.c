@@ -11,6 +11,7 @@
 #include "arena.h"
 #include "harness.h"
 #include "mesh.h"
+#include "mesh_sched.h"
 #include "options.h"
 #include "thread_heap.h"
 
@@ -54,8 +55,8 @@ static int zero(const unsigned char *p, size_t n) {
 
 static void setup(void) {
     mh_opt[MH_OPT_period_ms] = 0; // migration and meshing only when asked
-    for (int i = 0; i < N; i++) objs[i] = mh_tlh_malloc(48);
-    big = mh_tlh_malloc(BIG);
+    for (int i = 0; i < N; i++) objs[i] = mh_malloc(48);
+    big = mh_malloc(BIG);
     stamp(1);
     CHECK(!mh_arena_migration_pending());
 }
@@ -91,10 +92,10 @@ static void calloc_zero_on_stale_runs(void) {
     enum { M = 64 };
     void *blocks[M];
     for (int i = 0; i < M; i++) {
-        blocks[i] = mh_tlh_malloc(256 << 10);
+        blocks[i] = mh_malloc(256 << 10);
         memset(blocks[i], 0xAB, 256 << 10);
     }
-    for (int i = 0; i < M; i++) mh_tlh_free(blocks[i], "free");
+    for (int i = 0; i < M; i++) mh_free(blocks[i], "free");
     pid_t pid = fork();
     int bad = 0;
     for (int round = 0; round < 2; round++) {
@@ -103,7 +104,7 @@ static void calloc_zero_on_stale_runs(void) {
             bad += !blocks[i] || !zero(blocks[i], 256 << 10);
             memset(blocks[i], 0xCD, 256 << 10);
         }
-        for (int i = 0; i < M; i++) mh_tlh_free(blocks[i], "free");
+        for (int i = 0; i < M; i++) mh_free(blocks[i], "free");
         migrate_all();
     }
     if (pid == 0) _exit(bad ? 1 : 0);
@@ -120,7 +121,7 @@ static void forks_during_migration(void) {
     if (first == 0) _exit(count_bad(4) ? 1 : 0);
     // One bounded step: part of the heap is migrated, part is still copy-on-write.
     mh_opt[MH_OPT_period_ms] = 1;
-    for (int i = 0; i < 200; i++) mh_tlh_free(mh_tlh_malloc(16), "free");
+    for (int i = 0; i < 200; i++) mh_free(mh_malloc(16), "free");
     mh_opt[MH_OPT_period_ms] = 0;
     pid_t second = fork();
     if (second == 0) {

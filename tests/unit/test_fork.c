@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "alloc.h"
 #include "thread_heap.h"
 
 enum { N = 5000 };
@@ -19,11 +20,11 @@ static void *allocator_thread(void *arg) {
     void *keep[64] = {0};
     for (unsigned i = 0; !atomic_load(&stop); i++) {
         unsigned k = i % 64;
-        if (keep[k]) mh_tlh_free(keep[k], "free");
-        keep[k] = mh_tlh_malloc(16 + (i * 37) % 3000);
+        if (keep[k]) mh_free(keep[k], "free");
+        keep[k] = mh_malloc(16 + (i * 37) % 3000);
         memset(keep[k], 1, 16);
     }
-    for (unsigned k = 0; k < 64; k++) mh_tlh_free(keep[k], "free");
+    for (unsigned k = 0; k < 64; k++) mh_free(keep[k], "free");
     return NULL;
 }
 
@@ -32,14 +33,14 @@ static int child_checks(void) {
     for (int i = 0; i < N; i++)
         if (objs[i][0] != 'p' || objs[i][1] != (char)i) bad++;
     for (int i = 0; i < N; i++) objs[i][0] = 'c'; // must not reach the parent
-    for (int i = 0; i < N; i += 2) mh_tlh_free(objs[i], "free");
-    for (int i = 0; i < 20000; i++) mh_tlh_free(mh_tlh_malloc(16 + i % 5000), "free");
+    for (int i = 0; i < N; i += 2) mh_free(objs[i], "free");
+    for (int i = 0; i < 20000; i++) mh_free(mh_malloc(16 + i % 5000), "free");
     return bad;
 }
 
 static void isolation_under_load(void) {
     for (int i = 0; i < N; i++) {
-        objs[i] = mh_tlh_malloc(32 + (i % 7) * 100);
+        objs[i] = mh_malloc(32 + (i % 7) * 100);
         objs[i][0] = 'p';
         objs[i][1] = (char)i;
     }

@@ -11,7 +11,9 @@
 #include "freephys.h"
 #include "harness.h"
 #include "mesh.h"
+#include "mesh_sched.h"
 #include "options.h"
+#include "alloc.h"
 #include "thread_heap.h"
 
 enum { N = 40000, SIZE = 64 };
@@ -34,14 +36,14 @@ static void *fragment(void *arg) {
     (void)arg;
     uint64_t x = 88172645463325252ull;
     for (int i = 0; i < N; i++) {
-        objs[i] = mh_tlh_malloc(SIZE);
+        objs[i] = mh_malloc(SIZE);
         fill(i);
         live[i] = 1;
     }
     for (int i = 0; i < N; i++) {
         x ^= x << 13, x ^= x >> 7, x ^= x << 17;
         if (x % 100 < 85) {
-            mh_tlh_free(objs[i], "free");
+            mh_free(objs[i], "free");
             live[i] = 0;
         }
     }
@@ -52,7 +54,7 @@ static void *free_all(void *arg) {
     (void)arg;
     for (int i = 0; i < N; i++)
         if (live[i]) {
-            mh_tlh_free(objs[i], "free");
+            mh_free(objs[i], "free");
             live[i] = 0;
         }
     return NULL;
@@ -96,7 +98,7 @@ static void mesh_preserves_and_releases(void) {
         objs[i][3] = 0x5a;
         CHECK(twin[3] == 0x5a);
         fill(i);
-        CHECK_EQ(mh_tlh_usable_size(objs[i]), SIZE);
+        CHECK_EQ(mh_usable_size(objs[i]), SIZE);
     }
     CHECK(aliased);
 }
@@ -126,10 +128,10 @@ static void fork_sees_meshed_heap(void) {
         int bad = count_bad();
         for (int i = 0; i < N; i += 2) // free through aliases and leaders in the child
             if (live[i]) {
-                mh_tlh_free(objs[i], "free");
+                mh_free(objs[i], "free");
                 live[i] = 0;
             }
-        for (int i = 0; i < 5000; i++) mh_tlh_free(mh_tlh_malloc(SIZE), "free");
+        for (int i = 0; i < 5000; i++) mh_free(mh_malloc(SIZE), "free");
         bad += count_bad();
         _exit(bad ? 1 : 0);
     }
@@ -156,7 +158,7 @@ static void migration_keeps_meshed_spans(void) {
     CHECK_EQ(count_bad(), 0);
     for (int i = 0; i < N; i += 3) // frees through aliases after migration
         if (live[i]) {
-            mh_tlh_free(objs[i], "free");
+            mh_free(objs[i], "free");
             live[i] = 0;
         }
     size_t pairs = mh_mesh_class(cls_of_size());
@@ -181,7 +183,7 @@ static void former_leaders_stay_private(void) {
     }
     for (int i = 0; i < N; i++) // free what lives through aliases: the aliases go
         if (live[i] && mh_dir_lookup(objs[i])->kind == MH_KIND_ALIAS) {
-            mh_tlh_free(objs[i], "free");
+            mh_free(objs[i], "free");
             live[i] = 0;
         }
     mh_mesh_migrate_all();

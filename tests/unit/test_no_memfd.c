@@ -12,6 +12,7 @@
 
 #include "arena.h"
 #include "harness.h"
+#include "alloc.h"
 #include "thread_heap.h"
 
 // Makes memfd_create fail with ENOSYS for this process, as a sandbox would.
@@ -29,9 +30,9 @@ static int deny_memfd(void) {
 
 static void works_without_memfd(void) {
     CHECK(deny_memfd() == 0);
-    char *small[1000], *large = mh_tlh_malloc(5 << 20);
+    char *small[1000], *large = mh_malloc(5 << 20);
     for (int i = 0; i < 1000; i++) {
-        small[i] = mh_tlh_malloc(40 + i);
+        small[i] = mh_malloc(40 + i);
         memset(small[i], i & 0xff, 40 + i);
     }
     memset(large, 9, 5 << 20);
@@ -49,9 +50,9 @@ static void works_without_memfd(void) {
     CHECK(small[0][0] == 0);
     for (int i = 0; i < 1000; i++) {
         CHECK((unsigned char)small[i][39 + i] == (i & 0xff));
-        mh_tlh_free(small[i], "free");
+        mh_free(small[i], "free");
     }
-    mh_tlh_free(large, "free");
+    mh_free(large, "free");
     mh_arena_purge_all(); // releasing private pages works too
 }
 

@@ -11,6 +11,7 @@
 #include "global_heap.h"
 #include "harness.h"
 #include "stats.h"
+#include "alloc.h"
 #include "thread_heap.h"
 
 // The first object a thread gets from each fresh span must sit at a uniformly random
@@ -22,7 +23,7 @@ static void first_offsets_uniform(void) {
     mh_span_t *last = NULL;
     unsigned in_span = 0, spans = 0;
     while (spans < SPANS) {
-        char *p = mh_tlh_malloc(64);
+        char *p = mh_malloc(64);
         mh_span_t *s = mh_dir_lookup(p);
         if (s != last) {
             last = s;
@@ -43,28 +44,28 @@ static void first_offsets_uniform(void) {
 // The per-page class entries agree with the span descriptors for every class.
 static void class_entries_match_spans(void) {
     for (unsigned c = 0; c < MH_NUM_CLASSES; c++) {
-        char *p = mh_tlh_malloc(mh_classes[c].size);
+        char *p = mh_malloc(mh_classes[c].size);
         mh_span_t *s = mh_dir_lookup(p);
-        unsigned e = mh_dir_class(p);
+        unsigned e = mh_dir_entry(p);
         CHECK(e & MH_DIR_SMALL);
-        CHECK_EQ(e & 63, c);
+        CHECK_EQ(mh_dir_entry_class(e), c);
         CHECK(mh_dir_span_start(p, e) == s->start);
-        CHECK(mh_dir_span_start(p + mh_classes[c].size - 1, mh_dir_class(p + mh_classes[c].size - 1)) == s->start);
-        mh_tlh_free(p, "free");
+        CHECK(mh_dir_span_start(p + mh_classes[c].size - 1, mh_dir_entry(p + mh_classes[c].size - 1)) == s->start);
+        mh_free(p, "free");
     }
-    void *big = mh_tlh_malloc(100000);
-    CHECK_EQ(mh_dir_class(big), 0);
-    mh_tlh_free(big, "free");
+    void *big = mh_malloc(100000);
+    CHECK_EQ(mh_dir_entry(big), 0);
+    mh_free(big, "free");
 }
 
 static void local_reuse(void) {
-    void *p = mh_tlh_malloc(100);
-    mh_tlh_free(p, "free");
-    void *q = mh_tlh_malloc(100);
+    void *p = mh_malloc(100);
+    mh_free(p, "free");
+    void *q = mh_malloc(100);
     CHECK(p == q); // LIFO reuse of the freed slot: cache-warm
-    mh_tlh_free(q, "free");
-    CHECK_EQ(mh_tlh_usable_size(mh_tlh_malloc(1)), 16);
-    CHECK_EQ(mh_tlh_usable_size(NULL), 0);
+    mh_free(q, "free");
+    CHECK_EQ(mh_usable_size(mh_malloc(1)), 16);
+    CHECK_EQ(mh_usable_size(NULL), 0);
 }
 
 enum { XN = 20000 };
@@ -74,7 +75,7 @@ static void *remote_freer(void *arg) {
     (void)arg;
     for (int i = 0; i < XN; i++) {
         CHECK(((unsigned char *)xobjs[i])[0] == (unsigned char)i);
-        mh_tlh_free(xobjs[i], "free");
+        mh_free(xobjs[i], "free");
     }
     return NULL;
 }
@@ -83,7 +84,7 @@ static void remote_frees_are_reused(void) {
     size_t sizes[] = {16, 48, 200, 1000, 5000};
     for (int round = 0; round < 3; round++) {
         for (int i = 0; i < XN; i++) {
-            xobjs[i] = mh_tlh_malloc(sizes[i % 5]);
+            xobjs[i] = mh_malloc(sizes[i % 5]);
             memset(xobjs[i], (unsigned char)i, sizes[i % 5]);
         }
         pthread_t t;
@@ -99,9 +100,9 @@ static void remote_frees_are_reused(void) {
 static void *churn_thread(void *arg) {
     void **keep = arg;
     for (unsigned c = 0; c < MH_NUM_CLASSES; c++) {
-        void *p = mh_tlh_malloc(mh_classes[c].size);
+        void *p = mh_malloc(mh_classes[c].size);
         if (c == 5) *keep = p; // outlives the thread, freed by main
-        else mh_tlh_free(p, "free");
+        else mh_free(p, "free");
     }
     // Attached memory per class is one span: bounded in bytes.
     for (unsigned c = 0; c < MH_NUM_CLASSES; c++)
@@ -118,7 +119,7 @@ static void thread_exit_returns_everything(void) {
         pthread_create(&t, NULL, churn_thread, &kept);
         pthread_join(t, NULL);
         CHECK(kept != NULL);
-        mh_tlh_free(kept, "free");
+        mh_free(kept, "free");
     }
     mh_stats_collect(&after);
     CHECK_EQ(after.threads, before.threads);
@@ -129,8 +130,8 @@ static void thread_exit_returns_everything(void) {
 static void orphan_allocation(void) {
     void *p = mh_gh_alloc_orphan(mh_size_to_class(32));
     CHECK(p != NULL);
-    CHECK_EQ(mh_tlh_usable_size(p), 32);
-    mh_tlh_free(p, "free");
+    CHECK_EQ(mh_usable_size(p), 32);
+    mh_free(p, "free");
 }
 
 // Runs fn in a child and reports whether it died of SIGABRT.
@@ -148,8 +149,8 @@ static int aborts(void (*fn)(void)) {
 }
 
 static void double_free_remote(void) {
-    char *p = mh_tlh_malloc(64);
-    char *q = mh_tlh_malloc(64);
+    char *p = mh_malloc(64);
+    char *q = mh_malloc(64);
     (void)q;
     pthread_t t;
     xobjs[0] = p;
@@ -159,31 +160,31 @@ static void double_free_remote(void) {
     (void)t;
 }
 static void interior_free(void) {
-    char *p = mh_tlh_malloc(64);
-    mh_tlh_free(p + 8, "free");
+    char *p = mh_malloc(64);
+    mh_free(p + 8, "free");
 }
 static void large_double_free(void) {
-    char *p = mh_tlh_malloc(100000);
-    mh_tlh_free(p, "free");
-    mh_tlh_free(p, "free");
+    char *p = mh_malloc(100000);
+    mh_free(p, "free");
+    mh_free(p, "free");
 }
 static void local_double_free_full_vector(void) {
     // Free every object of a fresh span locally, then one more time.
     void *objs[256];
     unsigned n = mh_classes[mh_size_to_class(4096)].objs;
-    for (unsigned i = 0; i < n; i++) objs[i] = mh_tlh_malloc(4096);
+    for (unsigned i = 0; i < n; i++) objs[i] = mh_malloc(4096);
     mh_span_t *s = mh_dir_lookup(objs[n - 1]);
     for (unsigned i = 0; i < n; i++)
-        if (mh_dir_lookup(objs[i]) == s) mh_tlh_free(objs[i], "free");
-    mh_tlh_free(objs[n - 1], "free");
-    mh_tlh_free(objs[n - 1], "free");
-    for (unsigned i = 0; i < 300; i++) mh_tlh_free(objs[n - 1], "free");
+        if (mh_dir_lookup(objs[i]) == s) mh_free(objs[i], "free");
+    mh_free(objs[n - 1], "free");
+    mh_free(objs[n - 1], "free");
+    for (unsigned i = 0; i < 300; i++) mh_free(objs[n - 1], "free");
 }
 static void foreign_free(void) {
     static char not_ours[64];
     int local;
-    mh_tlh_free(not_ours, "free");
-    mh_tlh_free(&local, "free");
+    mh_free(not_ours, "free");
+    mh_free(&local, "free");
     _exit(7);
 }
 

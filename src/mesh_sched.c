@@ -1,0 +1,350 @@
+// mesh_sched.c - ticks, the background thread and fork-migration steps (see
+// mesh_sched.h).
+//
+// Layer 6 (meshing): mesh, fault, barrier, arena, global_heap, freephys, helper.
+// Locking: the pass lock serialises ticks, passes and migration steps (and with them
+// the barrier, which is one raiser's). The rate limit's clock and last-tick time are
+// atomics; tick state (dry classes, backoff) is written under the pass lock, or by the
+// background thread that alone runs ticks once it exists.
+#define _GNU_SOURCE
+#include "mesh_sched.h"
+
+#include <pthread.h>
+#include <sys/prctl.h>
+#include <time.h>
+
+#include "arena.h"
+#include "atomic.h"
+#include "fault.h"
+#include "global_heap.h"
+#include "helper.h"
+#include "lock.h"
+#include "log.h"
+#include "mesh.h"
+#include "options.h"
+#include "os.h"
+
+#define PASS_BUDGET_NS 1000000 // a tick meshes for about 1 ms (the pause bound)
+#define CONTINUE_NS 10000000   // a truncated tick continues 10 ms later
+#define DRY_MARGIN 8           // new partial spans that make a dry class worth a pass
+
+static mh_lock_t pass_lock = MH_LOCK_INIT;
+static _Atomic uint64_t last_pass_ns, last_migrate_ns;
+static unsigned next_class, idle_passes;
+// A class whose last pass found no pair is "dry" until enough new partial spans arrive
+// (dry_at: its partial count then, plus one): passes go where pairs can be found.
+static unsigned dry_at[MH_NUM_CLASSES];
+static bool tick_more; // the last tick left work (written by the thread that ran it)
+
+// The rate limit's clock (a vDSO read; every comparison uses this one clock).
+static uint64_t coarse_now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+// ---- passes --------------------------------------------------------------------------
+
+// A pass with the scheduler's bookkeeping (pass lock held).
+static mh_pass_t class_pass(unsigned cls, uint64_t t0) {
+    mh_pass_t pass = mh_mesh_pass(cls, t0);
+    dry_at[cls] = pass.meshed || pass.truncated ? 0 : mh_gh_partial_count(cls) + 1;
+    return pass;
+}
+
+size_t mh_mesh_class(unsigned cls) {
+    if (!mh_mesh_class_meshable(cls) || !mh_fault_ready()) return 0;
+    mh_lock(&pass_lock);
+    mh_pass_t pass = class_pass(cls, mh_os_now_ns());
+    mh_unlock(&pass_lock);
+    return pass.meshed;
+}
+
+void mh_mesh_stats(mh_mesh_stats_t *out) {
+    mh_lock(&pass_lock);
+    mh_mstat_read(out);
+    mh_unlock(&pass_lock);
+    out->budget = mh_mesh_alias_budget();
+    out->migrating = mh_arena_migration_pending();
+}
+
+// ---- fork migration ------------------------------------------------------------------
+// After a fork, spans left private on the frozen heap file are moved back onto the
+// current one (arena_fork.c) in steps of at most 1 ms, one every 10 ms while work is
+// left, from the same free paths that trigger meshing (and the background thread).
+// malloc_trim and mesh.compact finish it at once.
+
+#define MIGRATE_EVERY_NS 10000000
+#define MIGRATE_BATCH 32
+#define DROP_STEP ((size_t)64 << 20) // page tables a fork moved aside: ~1 ms to unmap
+
+// Moves one collected item (repeatedly for a large span, 2 MiB at a time, while the
+// budget lasts); the class lock for a meshed leader. Returns the bytes moved.
+static size_t migrate_item(const mh_migrant_t *m, uint64_t t0, uint64_t budget_ns) {
+    bool leader = m->span && m->kind < MH_NUM_CLASSES;
+    size_t total = 0, moved;
+    do {
+        if (leader) mh_gh_class_lock(m->kind);
+        moved = mh_arena_migrate(m);
+        if (leader) mh_gh_class_unlock(m->kind);
+        mh_mstat_migrated(moved);
+        total += moved;
+    } while (m->span && !leader && moved && mh_os_now_ns() - t0 <= budget_ns);
+    return total;
+}
+
+// Pass lock held. Returns when the budget is spent or nothing is left.
+static void migrate_locked(uint64_t budget_ns) {
+    uint64_t t0 = mh_os_now_ns();
+    mh_arena_drop_detached(budget_ns == UINT64_MAX ? SIZE_MAX : DROP_STEP);
+    mh_migrant_t batch[MIGRATE_BATCH];
+    size_t progress = 1; // bytes moved in this sweep: a sweep that moves nothing ends it
+    while (mh_arena_migration_pending() && mh_os_now_ns() - t0 <= budget_ns) {
+        unsigned n = mh_arena_migrate_collect(batch, MIGRATE_BATCH);
+        if (!n) { // a sweep ended (or only page tables are left to drop)
+            size_t dropped = mh_arena_drop_detached(DROP_STEP);
+            if (!dropped && !progress) return;
+            progress = dropped;
+            continue;
+        }
+        for (unsigned i = 0; i < n; i++) {
+            progress += migrate_item(&batch[i], t0, budget_ns);
+            if (mh_os_now_ns() - t0 > budget_ns) return; // the next sweep finds the rest
+        }
+    }
+}
+
+static void migrate_step(uint64_t budget_ns) {
+    if (!mh_fault_ready()) return;
+    mh_lock(&pass_lock);
+    migrate_locked(budget_ns);
+    mh_unlock(&pass_lock);
+}
+
+static void migrate_maybe(void) {
+    if (!mh_arena_migration_pending()) return;
+    uint64_t now = coarse_now_ns(), last = mh_load_relaxed(&last_migrate_ns);
+    uint64_t every = mh_arena_migration_idle() ? (uint64_t)1000000000 : MIGRATE_EVERY_NS;
+    if (now - last < every) return;
+    if (!mh_cas_seqcst(&last_migrate_ns, &last, now)) return;
+    migrate_step(PASS_BUDGET_NS);
+}
+
+void mh_mesh_migrate_all(void) {
+    if (mh_arena_migration_pending()) migrate_step(UINT64_MAX);
+}
+
+// Every class until a pass over it ends with nothing left to try, in passes of at most
+// the usual budget each, so a long compaction still never holds a class for more than
+// about a millisecond at a time.
+size_t mh_mesh_compact(void) {
+    mh_mesh_migrate_all(); // meshable again first
+    size_t total = 0;
+    if (!mh_fault_ready()) return 0;
+    mh_lock(&pass_lock);
+    for (unsigned c = 0; c < MH_NUM_CLASSES; c++) {
+        if (!mh_mesh_class_meshable(c)) continue;
+        for (unsigned round = 0; round < 100000; round++) {
+            mh_pass_t pass = class_pass(c, mh_os_now_ns());
+            total += pass.meshed;
+            if (!pass.truncated) break;
+            // Let waiting frees and faulting writers in between passes.
+            mh_unlock(&pass_lock);
+            mh_lock(&pass_lock);
+        }
+    }
+    mh_unlock(&pass_lock);
+    mh_store_relaxed(&last_pass_ns, coarse_now_ns());
+    return total;
+}
+
+// ---- ticks ---------------------------------------------------------------------------
+
+// The class to mesh next: the meshable class with the most partial spans (where
+// fragmentation is), the class just freed into on a tie, else round-robin. Classes in
+// done (bit per class) already had their pass this tick.
+static bool worth_a_pass(unsigned k, uint64_t done) {
+    if (!mh_mesh_class_meshable(k) || (done >> k & 1)) return false;
+    return !dry_at[k] || mh_gh_partial_count(k) + 1 >= dry_at[k] + DRY_MARGIN;
+}
+
+static unsigned pick_class(unsigned hint, uint64_t done) {
+    unsigned best = MH_NUM_CLASSES, most = 0;
+    if (hint < MH_NUM_CLASSES && worth_a_pass(hint, done)) best = hint, most = mh_gh_partial_count(hint);
+    for (unsigned i = 0; i < MH_NUM_CLASSES; i++) {
+        unsigned k = (next_class + i) % MH_NUM_CLASSES;
+        if (worth_a_pass(k, done) && mh_gh_partial_count(k) > most) best = k, most = mh_gh_partial_count(k);
+    }
+    next_class++;
+    return best; // MH_NUM_CLASSES: every class is dry
+}
+
+_Static_assert(MH_NUM_CLASSES <= 64, "a tick's done set is one word");
+
+// One tick. One class at a time: passes over the classes most worth it, one after
+// another, all within one budget (a class whose list was exhausted early leaves the
+// rest of the budget to the next). *more: work is left that a tick soon should do.
+static size_t mesh_tick(unsigned hint, bool *more) {
+    size_t meshed = 0;
+    *more = false;
+    if (!mh_fault_ready()) return 0;
+    mh_lock(&pass_lock);
+    uint64_t t0 = mh_os_now_ns(), done = 0;
+    if (mh_opt[MH_OPT_class_at_a_time]) {
+        for (unsigned cls; (cls = pick_class(hint, done)) < MH_NUM_CLASSES; hint = MH_NUM_CLASSES) {
+            done |= (uint64_t)1 << cls;
+            mh_pass_t pass = class_pass(cls, t0);
+            meshed += pass.meshed;
+            if (pass.truncated) *more = true;
+            if (*more || mh_os_now_ns() - t0 > PASS_BUDGET_NS) break;
+        }
+        if (!*more) *more = pick_class(MH_NUM_CLASSES, done) < MH_NUM_CLASSES && meshed;
+    } else {
+        for (unsigned c = 0; c < MH_NUM_CLASSES; c++) {
+            if (!mh_mesh_class_meshable(c)) continue;
+            mh_pass_t pass = class_pass(c, mh_os_now_ns()); // each class its own budget
+            meshed += pass.meshed;
+            *more |= pass.truncated;
+        }
+    }
+    mh_unlock(&pass_lock);
+    return meshed;
+}
+
+// Runs a tick now (pass lock taken inside); updates the backoff and continuation state.
+static void run_tick(unsigned hint, uint64_t now) {
+    bool more;
+    size_t meshed = mesh_tick(hint, &more);
+    tick_more = more;
+    idle_passes = meshed ? 0 : idle_passes + 1;
+    // A tick cut short by its time budget left pairs behind: go on in 10 ms rather than a
+    // full period, which keeps meshing under about a tenth of one thread's time.
+    uint64_t period_ns = (uint64_t)mh_opt[MH_OPT_period_ms] * 1000000u;
+    if (more && period_ns > CONTINUE_NS) mh_store_relaxed(&last_pass_ns, now - period_ns + CONTINUE_NS);
+}
+
+static _Atomic int bg_state;            // 0 no background thread, 1 starting or running
+static _Atomic uint32_t bg_free_flushes; // free-path ticks skipped since the thread last looked
+static void auto_background(void);
+
+void mh_mesh_maybe(unsigned hint) {
+    if (mh_load_relaxed(&bg_state)) { // the thread meshes and migrates: frees never pause
+        mh_fetch_add_relaxed(&bg_free_flushes, 1);
+        return;
+    }
+    migrate_maybe(); // also with meshing off: it gives the frozen file's memory back
+    int64_t period = mh_opt[MH_OPT_period_ms];
+    if (period <= 0) return;
+    uint64_t now = coarse_now_ns(), last = mh_load_relaxed(&last_pass_ns);
+    // A tick that found nothing backs off: up to 32 periods between ticks.
+    uint64_t wait = (uint64_t)period * 1000000u << (idle_passes < 5 ? idle_passes : 5);
+    if (now - last < wait) return;
+    if (!mh_cas_seqcst(&last_pass_ns, &last, now)) return; // another thread runs it
+    auto_background();
+    run_tick(hint, now);
+}
+
+// ---- background thread ---------------------------------------------------------------
+// With mesh.background_thread, meshing and page release also happen while the program
+// is idle (no frees to trigger them): every period (100 ms when meshing is off) the
+// thread runs a mesh tick and returns dirty pages; while ticks leave work it runs one
+// every BG_CONTINUE_NS, at most about a third of one core, until the backlog is gone.
+// "true" starts it at startup and again in a fork child (which has no threads but the
+// forking one). "auto" (the default) starts it from a mesh tick once the heap holds
+// AUTO_BACKGROUND_BYTES: the small, short-lived programs that make up most processes
+// under a system-wide preload never get a thread, the servers that fragment do; a fork
+// child starts its own only when it too runs a tick with a heap that large.
+
+#define BG_CONTINUE_NS 2000000
+#define AUTO_BACKGROUND_BYTES ((size_t)64 << 20)
+// Busy: at least BUSY_FLUSHES free-path ticks skipped (each after tens of frees) since
+// the last tick; a timer's few frees keep a program idle.
+#define BUSY_FLUSHES 16
+
+static bool bg_failed; // auto: a start failed (seccomp, thread limits); quiet, no retry
+
+// Sleeps until the next tick is due: a period, backed off like the free-path ticks when
+// ticks find nothing; with work left 2 ms while the program is idle, 10 ms while it is
+// busy freeing (its own frees and allocations come first, and each mesh costs the
+// program's threads a TLB shootdown).
+static void bg_sleep(int64_t period) {
+    uint64_t ns = (period > 0 ? (uint64_t)period : 100) * 1000000u;
+    bool busy = mh_exchange_relaxed(&bg_free_flushes, 0) >= BUSY_FLUSHES;
+    if (period > 0 && tick_more) ns = busy ? CONTINUE_NS : BG_CONTINUE_NS;
+    else if (period > 0) ns <<= idle_passes < 5 ? idle_passes : 5;
+    struct timespec ts = {(time_t)(ns / 1000000000u), (long)(ns % 1000000000u)};
+    nanosleep(&ts, NULL);
+}
+
+static void *background_main(void *arg) {
+    (void)arg;
+    prctl(PR_SET_NAME, "libmesh-bg", 0, 0, 0); // what top and ps show for it
+    uint64_t alone_check = 0;
+    for (;;) {
+        bg_sleep(mh_opt[MH_OPT_period_ms]);
+        if (!mh_opt[MH_OPT_background_thread] || mh_helper_alone(&alone_check)) break;
+        migrate_maybe();
+        if (mh_opt[MH_OPT_period_ms] > 0) {
+            uint64_t now = coarse_now_ns();
+            mh_store_relaxed(&last_pass_ns, now);
+            run_tick(MH_NUM_CLASSES, now);
+        }
+        mh_arena_purge_all();
+    }
+    mh_store_release(&bg_state, 0);
+    mh_helper_leaving();
+    return NULL;
+}
+
+static bool start_thread(void) {
+    bool ok = mh_helper_start(background_main);
+    if (!ok) mh_store_release(&bg_state, 0);
+    return ok;
+}
+
+void mh_mesh_start_background(void) {
+    int expected = 0;
+    if (!mh_cas_seqcst(&bg_state, &expected, 1)) return;
+    if (!start_thread())
+        mh_degraded(MH_DEG_THREAD, "mesh.background_thread: cannot start the thread; meshing stays on free paths");
+}
+
+// From a mesh tick: only asks for the thread. A tick runs inside free, in the middle
+// of cache and bitmap updates, and pthread_create may call malloc and free; the thread
+// is started by mh_mesh_start_wanted at the end of the free, where that is safe.
+_Atomic bool mh_mesh_bg_wanted;
+
+static void auto_background(void) {
+    if (mh_opt[MH_OPT_background_thread] != MH_AUTO || bg_failed || mh_load_relaxed(&bg_state)) return;
+    if (mh_arena_active_bytes() >= AUTO_BACKGROUND_BYTES) mh_store_release(&mh_mesh_bg_wanted, true);
+}
+
+void mh_mesh_start_wanted(void) {
+    if (!mh_exchange_seqcst(&mh_mesh_bg_wanted, false)) return;
+    int expected = 0;
+    if (mh_cas_seqcst(&bg_state, &expected, 1) && !start_thread()) {
+        bg_failed = true;
+        mh_degraded_quiet(MH_DEG_THREAD); // auto: quiet (seccomp sandboxes, thread limits)
+    }
+}
+
+// ---- fork ----------------------------------------------------------------------------
+
+static bool bg_restart; // fork child: the parent had the thread and "true" asks for one
+
+void mh_mesh_fork_child(void) {
+    bg_restart = mh_load_relaxed(&bg_state) && mh_opt[MH_OPT_background_thread] == 1;
+    mh_store_relaxed(&bg_state, 0); // the parent's thread did not come along
+    mh_lock_reset(&pass_lock);
+    tick_more = false;
+    mh_store_relaxed(&mh_mesh_bg_wanted, false);
+    mh_mesh_pass_fork_child();
+}
+
+// Last of the fork child handlers: until the arena's has run, the child's meshed spans
+// still share pages with the parent, and a thread started earlier would run (and
+// allocate) on them.
+void mh_mesh_fork_child_helpers(void) {
+    if (bg_restart) mh_mesh_start_background();
+    bg_restart = false;
+}
