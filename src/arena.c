@@ -14,10 +14,13 @@
 #include <errno.h>
 
 arena_state_t mh_arena_st = {.lock = MH_LOCK_INIT, .purge_lock = MH_LOCK_INIT, .fd = -1, .epoch = 1,
-                   .all_current = true, .child_fd = -1, .frozen_fd = -1};
+                   .all_current = true, .child_fd = -1, .frozen_fd = -1,
+                                 .vmas_exact = true};
 
 mh_span_t **mh_dir_top[MH_DIR_TOP];
 static mh_meta_pool_t span_pool = MH_META_POOL_INIT(sizeof(mh_span_t));
+
+static int map_counted(const region_t *g, mh_span_t *s, uintptr_t va, size_t len, uint64_t off);
 
 // ---- directory -------------------------------------------------------------------
 
@@ -239,6 +242,7 @@ static region_t *add_region(size_t min_bytes) {
     }
     mh_os_no_huge_pages((void *)g->base, g->size);
     mh_os_dump((void *)g->base, g->size, false);
+    mh_arena_st.map_gen++;
     if (g->shared && !mh_arena_st.info) { // file page 0: the info page meshctl reads
         mh_plain_store_release(&mh_arena_st.info, (void *)g->base); // pairs: mh_arena_info_page
         g->used = MH_PAGE_SIZE;
@@ -282,6 +286,7 @@ static mh_span_t *tail_take(size_t pages) {
         size_t step = g->size - g->dump_mark < DUMP_STEP ? g->size - g->dump_mark : DUMP_STEP;
         mh_os_dump((void *)(g->base + g->dump_mark), step, true);
         g->dump_mark += step;
+        mh_arena_st.map_gen++;
     }
     return s;
 }
@@ -336,14 +341,29 @@ static mh_span_t *take_run(size_t want, bool *dirty) {
     return tail_take(want);
 }
 
+// Arena lock held.
 int mh_arena_fresh_map(const region_t *g, uintptr_t va, size_t len) {
+    mh_arena_st.map_gen++;
     if (!mh_arena_fd_still_ours()) return mh_os_map_anon_at((void *)va, len);
     uint64_t off = g->file_off + (va - g->base);
-    void *p;
     int rc = mh_os_punch(mh_arena_st.fd, off, len); // the range may hold data from before a fork
-    if (rc == 0) rc = mh_os_map_file((void *)va, len, mh_arena_st.fd, off, &p);
-    if (rc == 0 && len > MH_PAGE_SIZE) mh_os_no_huge_pages((void *)va, len);
-    return rc;
+    mh_span_t *s = dir_get(va);
+    return rc ? rc : map_counted(g, s && s->start == va ? s : NULL, va, len, off);
+}
+
+// A run taken from the bins becomes a live span (arena lock held).
+static void make_live(mh_span_t *s, bool map_all) {
+    s->kind = MH_KIND_LARGE;
+    s->list = MH_LIST_NONE;
+    s->moved = 0;
+    s->shared_frozen = 0;
+    s->views_split = 0;
+    s->maps_off = 0;
+    s->objs = 1;
+    s->gen = mh_span_next_gen();
+    if (map_all) dir_set_range(s, s);
+    else dir_set(s->start, s);
+    mh_arena_st.active_pages += s->pages;
 }
 
 mh_span_t *mh_arena_alloc(size_t pages, size_t align_pages, bool map_all, bool *zeroed) {
@@ -362,20 +382,43 @@ mh_span_t *mh_arena_alloc(size_t pages, size_t align_pages, bool map_all, bool *
         }
     }
     if (s) {
-        s->kind = MH_KIND_LARGE;
-        s->list = MH_LIST_NONE;
-        s->moved = 0;
-        s->shared_frozen = 0;
-        s->views_split = 0;
-        s->objs = 1;
-        s->gen = mh_span_next_gen();
-        if (map_all) dir_set_range(s, s);
-        else dir_set(s->start, s);
-        mh_arena_st.active_pages += s->pages;
+        make_live(s, map_all);
         *zeroed = !dirty;
     }
     mh_unlock(&mh_arena_st.lock);
     return s;
+}
+
+unsigned mh_arena_alloc_spans(size_t pages, unsigned count, mh_span_t **out) {
+    if (pages == 0 || pages > MH_MAX_SPAN_PAGES || count == 0) return 0;
+    mh_lock(&mh_arena_st.lock);
+    bool dirty;
+    unsigned n = 0;
+    mh_span_t *run = take_run(pages * count, &dirty);
+    if (run && !split_tail(run, pages * count, dirty)) {
+        run_insert(run, dirty);
+        run = NULL;
+    }
+    while (run) { // carve spans off its head: adjacent, in address order
+        mh_span_t *s = run, *rest = NULL;
+        if (s->pages > pages) {
+            rest = mh_meta_alloc(&span_pool);
+            if (!rest) { // no descriptor: the rest stays free
+                run_insert(s, dirty);
+                break;
+            }
+            rest->start = s->start + (pages << MH_PAGE_SHIFT);
+            rest->pages = (uint32_t)(s->pages - pages);
+            rest->region = s->region;
+            rest->backing = s->backing;
+            s->pages = (uint32_t)pages;
+        }
+        make_live(s, true);
+        out[n++] = s;
+        run = rest;
+    }
+    mh_unlock(&mh_arena_st.lock);
+    return n;
 }
 
 // ---- release ---------------------------------------------------------------------
@@ -403,7 +446,10 @@ static bool release_run(mh_span_t *r) {
         (void)mh_os_release((void *)r->start, len, true);
         return true;
     }
-    if (mh_arena_fresh_map(g, r->start, len) != 0) return false;
+    mh_lock(&mh_arena_st.lock); // the mapping change is counted under the lock
+    int rc = mh_arena_fresh_map(g, r->start, len);
+    mh_unlock(&mh_arena_st.lock);
+    if (rc != 0) return false;
     r->backing = mh_arena_st.epoch;
     return true;
 }
@@ -535,14 +581,115 @@ bool mh_arena_span_shared(const mh_span_t *s) {
     return mh_arena_st.regions[s->region].shared && s->backing == mh_arena_st.epoch && mh_arena_st.fd >= 0;
 }
 
-int mh_arena_remap(uintptr_t va, size_t len, uintptr_t target) {
-    const region_t *g = region_of(target);
-    if (!g || !g->shared || mh_arena_st.fd < 0) return EINVAL;
+// ---- VMA accounting -------------------------------------------------------------------
+// The kernel merges neighbouring mappings of one file whose offsets continue and whose
+// flags match. Every mapping of a shared region is made here, all with the same flags
+// (shared, no reserve, read/write, MADV_NOHUGEPAGE), and a region is dumpable up to
+// its dump mark: so a shared region is one VMA, plus one while its dump mark is inside
+// it, plus one for every page boundary where the file offset does not continue (a
+// "break": a meshed alias maps its leader's pages). Breaks change only at the edges of
+// a range being remapped. Protections the barrier changes for a moment are not
+// counted (the budget keeps room for them).
+
+static uint64_t file_off_of(const region_t *g, uintptr_t va) { return g->file_off + (va - g->base); }
+
+// The file offset the page at p (in region g) maps; arena lock held.
+static uint64_t page_off(const region_t *g, uintptr_t p) {
+    mh_span_t *s = dir_get(p);
+    return s && s->maps_off ? s->maps_off + (p - s->start) : file_off_of(g, p);
+}
+
+// Breaks at the two edges of [va, va+len) if the range mapped offsets from off on,
+// given everything around it as it is now.
+static long edge_breaks(const region_t *g, uintptr_t va, size_t len, uint64_t off) {
+    long n = 0;
+    uintptr_t end = va + len;
+    if (va > g->base) n += page_off(g, va - MH_PAGE_SIZE) + MH_PAGE_SIZE != off;
+    if (end < g->base + g->size && end != g->base + g->dump_mark) n += off + len != page_off(g, end);
+    return n;
+}
+
+// The change in breaks if [va, va+len) of g (one span, mapped uniformly) mapped from off.
+static long breaks_delta(const region_t *g, uintptr_t va, size_t len, uint64_t off) {
+    return edge_breaks(g, va, len, off) - edge_breaks(g, va, len, page_off(g, va));
+}
+
+static size_t region_vmas(const region_t *g) {
+    return 1 + (g->dump_mark > 0 && g->dump_mark < g->size);
+}
+
+size_t mh_arena_vmas(bool *exact) {
+    mh_lock(&mh_arena_st.lock);
+    size_t n = mh_arena_st.vma_breaks;
+    for (unsigned i = 0; i < mh_arena_st.nregions; i++)
+        if (mh_arena_st.regions[i].shared) n += region_vmas(&mh_arena_st.regions[i]);
+    if (exact) *exact = mh_arena_st.vmas_exact && mh_arena_st.all_current;
+    mh_unlock(&mh_arena_st.lock);
+    return n;
+}
+
+uint64_t mh_arena_map_gen(void) {
+    mh_lock(&mh_arena_st.lock);
+    uint64_t gen = mh_arena_st.map_gen;
+    mh_unlock(&mh_arena_st.lock);
+    return gen;
+}
+
+void mh_arena_vmas_set(size_t counted, uint64_t gen) {
+    mh_lock(&mh_arena_st.lock);
+    if (gen == mh_arena_st.map_gen) {
+        size_t base = 0;
+        for (unsigned i = 0; i < mh_arena_st.nregions; i++)
+            if (mh_arena_st.regions[i].shared) base += region_vmas(&mh_arena_st.regions[i]);
+        mh_arena_st.vma_breaks = counted > base ? counted - base : 0;
+        mh_arena_st.vmas_exact = true;
+    }
+    mh_unlock(&mh_arena_st.lock);
+}
+
+unsigned mh_arena_ranges(uintptr_t *lo, uintptr_t *hi, unsigned max) {
+    unsigned n = mh_plain_load_acquire(&mh_arena_st.nregions), k = 0; // pairs: add_region
+    for (unsigned i = 0; i < n && k < max; i++, k++) {
+        lo[k] = mh_arena_st.regions[i].base;
+        hi[k] = mh_arena_st.regions[i].base + mh_arena_st.regions[i].size;
+    }
+    return k;
+}
+
+long mh_arena_remap_cost(uintptr_t va, size_t len, uintptr_t target) {
+    mh_lock(&mh_arena_st.lock);
+    const region_t *g = region_of(va), *tg = region_of(target);
+    long cost = g && tg ? breaks_delta(g, va, len, file_off_of(tg, target)) : 2;
+    mh_unlock(&mh_arena_st.lock);
+    return cost;
+}
+
+// Maps [va, va+len) (one span's range, s) from the current file at off, keeping the
+// count: s->maps_off records what it maps. Arena lock held.
+static int map_counted(const region_t *g, mh_span_t *s, uintptr_t va, size_t len, uint64_t off) {
+    long delta = breaks_delta(g, va, len, off);
     void *p;
-    // MADV_NOHUGEPAGE is a VMA flag: a new mapping needs it again, but one page cannot
-    // be a huge page anyway, so single-page remaps skip the extra syscall.
-    int rc = mh_os_map_file((void *)va, len, mh_arena_st.fd, g->file_off + (target - g->base), &p);
-    if (rc == 0 && len > MH_PAGE_SIZE) mh_os_no_huge_pages((void *)va, len);
+    int rc = mh_os_map_file((void *)va, len, mh_arena_st.fd, off, &p);
+    if (rc) return rc;
+    // A VMA flag: the new mapping needs it as much as its neighbours (or none merges).
+    mh_os_no_huge_pages((void *)va, len);
+    if (s) s->maps_off = off == file_off_of(g, va) ? 0 : off;
+    mh_arena_st.vma_breaks = (size_t)((long)mh_arena_st.vma_breaks + delta);
+    mh_arena_st.map_gen++;
+    return 0;
+}
+
+int mh_arena_remap_locked(uintptr_t va, size_t len, uintptr_t target) {
+    const region_t *g = region_of(va), *tg = region_of(target);
+    if (!g || !tg || !tg->shared || mh_arena_st.fd < 0) return EINVAL;
+    mh_span_t *s = dir_get(va);
+    return map_counted(g, s && s->start == va ? s : NULL, va, len, file_off_of(tg, target));
+}
+
+int mh_arena_remap(uintptr_t va, size_t len, uintptr_t target) {
+    mh_lock(&mh_arena_st.lock);
+    int rc = mh_arena_remap_locked(va, len, target);
+    mh_unlock(&mh_arena_st.lock);
     return rc;
 }
 

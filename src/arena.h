@@ -90,6 +90,10 @@ typedef struct mh_arena_stats_s {
 // map_all: register every page in the directory (small spans) or the first only.
 // *zeroed tells whether the pages are known to read as zero. NULL when out of memory.
 mh_span_t *mh_arena_alloc(size_t pages, size_t align_pages, bool map_all, bool *zeroed);
+// Up to count adjacent spans of `pages` pages each (small spans: every page in the
+// directory), in address order, carved from one run; returns how many. They read as
+// zero only when fresh; the caller initialises them.
+unsigned mh_arena_alloc_spans(size_t pages, unsigned count, mh_span_t **out);
 // Records the class entries of the pages of small span s (cleared again by
 // mh_arena_free).
 void mh_arena_set_class(mh_span_t *s, unsigned cls);
@@ -133,8 +137,25 @@ void mh_arena_purge_excess(void);
 int mh_arena_punch(const mh_span_t *s);
 // Points the directory entries of s's pages at value.
 void mh_arena_dir_point(const mh_span_t *s, mh_span_t *value);
-// Number of VMAs the heap's regions use (meshing budgets the rest).
+// Number of regions.
 unsigned mh_arena_regions(void);
+
+// ---- VMAs ----
+// The VMAs of the heap's shared regions: every mapping there is made by the arena, so
+// the count follows each split and merge. *exact: counted, not estimated (false after
+// a fork until the next count from /proc/self/maps).
+size_t mh_arena_vmas(bool *exact);
+// The VMAs one remap of [va, va+len) onto target's pages would add (negative: remove).
+long mh_arena_remap_cost(uintptr_t va, size_t len, uintptr_t target);
+// The address ranges of every region, for counting /proc/self/maps; returns how many.
+unsigned mh_arena_ranges(uintptr_t *lo, uintptr_t *hi, unsigned max);
+// A generation that changes with every mapping change: a count of /proc/self/maps is
+// exact only if no mapping changed while it was read.
+uint64_t mh_arena_map_gen(void);
+// Sets the count to `counted` (heap VMAs read from /proc/self/maps) if no mapping changed
+// since generation gen; from then on it is exact again when every span maps the current
+// file.
+void mh_arena_vmas_set(size_t counted, uint64_t gen);
 
 // Fork, copy-on-write (arena_fork.c): prepare maps the in-use heap MAP_PRIVATE from
 // the current file and moves the untouched tail to a fresh file; parent and child

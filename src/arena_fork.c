@@ -141,6 +141,7 @@ static bool privatize_heap(int fd) {
     // Private anonymous memory from now on, the way a heap without memfd starts: runs
     // are released with MADV_DONTNEED, nothing is meshed, migrated or copied at fork.
     for (unsigned i = 0; i < mh_arena_st.nregions; i++) mh_arena_st.regions[i].shared = false;
+    mh_arena_vmas_unknown();
     mh_arena_st.fd = -1;
     mh_arena_st.all_current = true;
     mh_arena_st.privatized = true;
@@ -351,6 +352,7 @@ static void prepare_copies(bool guard) {
 
 void mh_arena_raw_fork_copy(void) {
     mh_lock_reset(&mh_arena_st.lock); // whatever other threads held vanished with the clone
+    mh_arena_vmas_unknown();
     mh_lock_reset(&mh_arena_st.purge_lock);
     mh_arena_st.child_fd = -1;
     mh_arena_st.child_copies = false;
@@ -389,6 +391,7 @@ void mh_arena_fork_prepare(bool meshed, bool barrier) {
     for (unsigned i = 0; i < mh_arena_st.nregions; i++)
         if (mh_arena_st.regions[i].shared)
             prepare_region(&mh_arena_st.regions[i], old_fd, pfd, cfd, old_epoch, walk, &failed);
+    mh_arena_vmas_unknown();
     mh_arena_st.epoch++; // every span is stale now, in both processes
     mh_arena_st.all_current = false;
     mh_arena_st.sweep_found = false;
@@ -447,7 +450,7 @@ static bool child_map_copies(void) {
             s->backing = mh_arena_st.epoch;
             s->moved = 0;
             s->shared_frozen = 0;
-            if (s->kind == MH_KIND_ALIAS && mh_arena_remap(s->start, mh_span_bytes(s), s->leader->start) != 0)
+            if (s->kind == MH_KIND_ALIAS && mh_arena_remap_locked(s->start, mh_span_bytes(s), s->leader->start) != 0)
                 return false;
             if (s->kind != MH_KIND_ALIAS) s->views_split = 0; // one copy of the merged content now
         }
@@ -487,6 +490,7 @@ static bool child_map_meshed(void) {
 }
 
 void mh_arena_fork_child(void) {
+    mh_arena_vmas_unknown();
     if (mh_arena_st.child_fd >= 0) {
         bool ok = mh_arena_st.child_copies ? child_map_copies() : child_map_meshed();
         if (!ok) {
@@ -797,6 +801,7 @@ size_t mh_arena_migrate(const mh_migrant_t *m) {
     mh_span_t *s = m->span;
     const region_t *g = &mh_arena_st.regions[s ? s->region : mh_arena_dir_get(lo)->region];
     bool leader = s && s->kind != MH_KIND_LARGE && s->naliases;
+    mh_arena_vmas_unknown(); // stale and current mappings meet here: counted again later
     uintptr_t starts[MH_BARRIER_MAX];
     size_t lens[MH_BARRIER_MAX];
     unsigned nr = 0;

@@ -63,6 +63,11 @@ typedef struct arena_state_s {
     struct { void *addr; size_t len; } detached[MH_DETACHED_MAX]; // see arena_fork.c
     unsigned ndetached;
     bool privatized;      // the heap file was lost and the heap copied to private memory
+    // VMA accounting (arena.c): breaks between neighbouring pages of shared regions
+    // whose mappings the kernel cannot merge; exact while vmas_exact.
+    size_t vma_breaks;
+    bool vmas_exact;
+    uint64_t map_gen;     // bumped by every mapping change of a shared region
     bool guarded_fork;    // prepare left the heap write-protected until fork_parent
     int frozen_fd;        // the file the last fork froze, until migration is done
     uint32_t frozen_epoch; // the epoch whose spans that file backs
@@ -89,12 +94,18 @@ MH_INLINE mh_span_t *mh_arena_walk(uintptr_t *p) {
     *p += MH_PAGE_SIZE;
     return NULL;
 }
+// mh_arena_remap with the arena lock held (or, in a fork child, left held).
+int mh_arena_remap_locked(uintptr_t va, size_t len, uintptr_t target);
+// Mapping changes of shared regions since a fork or a privatisation make the VMA count
+// approximate until it is counted again (mh_arena_vmas_set).
+MH_INLINE void mh_arena_vmas_unknown(void) { mh_arena_st.vmas_exact = false; mh_arena_st.map_gen++; }
 // A span or run maps the current file, or lives in private anonymous memory.
 MH_INLINE bool mh_arena_is_current(const mh_span_t *s) {
     return !mh_arena_st.regions[s->region].shared || s->backing == mh_arena_st.epoch;
 }
 // Replaces [va, va+len) of region g with zero pages of the current file (punched
 // first), or private anonymous pages when there is no heap file. 0 or an errno.
+// Arena lock held (the mapping change is counted).
 int mh_arena_fresh_map(const region_t *g, uintptr_t va, size_t len);
 
 #endif

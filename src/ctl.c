@@ -37,7 +37,9 @@ static const struct {
     MESH("stats.mesh_pause_p50_ns", pause_p50_ns), MESH("stats.mesh_pause_p99_ns", pause_p99_ns),
     MESH("stats.mesh_pause_max_ns", pause_max_ns), MESH("stats.mesh_aliases", aliases),
     MESH("stats.mesh_passes", passes),   MESH("stats.fork_migrated", migrated),
-    MESH("stats.fork_migrating", migrating),
+    MESH("stats.fork_migrating", migrating), MESH("stats.heap_vmas", heap_vmas),
+    MESH("stats.vma_limit", vma_limit),  MESH("stats.program_vmas", program_vmas),
+    MESH("stats.vmas_per_meshed_span_x1000", vmas_per_alias_x1000),
 };
 
 static int write_out(void *oldp, size_t *oldlenp, const void *val, size_t len) {

@@ -16,6 +16,12 @@
 #include "atomic.h"
 
 #define EMPTY_KEEP_BYTES ((size_t)64 << 10) // empty spans kept per class for reuse
+// New spans of a class come in chunks of adjacent spans (1, 2, 4, ... up to this many
+// bytes as the class grows): spans of one class side by side are what lets meshed
+// aliases continue each other's mappings (mesh.c), and a small program still takes
+// one span at a time.
+#define CHUNK_MAX_BYTES ((size_t)256 << 10)
+#define CHUNK_MAX_SPANS 64
 
 typedef struct class_bin_s {
     mh_lock_t lock;
@@ -24,7 +30,9 @@ typedef struct class_bin_s {
     mh_span_t *partial; // guarded by lock
     mh_span_t *partial_tail; // guarded by lock: the mesher moves examined spans here
     mh_span_t *empty;   // guarded by lock
+    mh_span_t *fresh;   // guarded by lock: never used spans of the last chunk, in address order
     uint32_t nempty;    // guarded by lock
+    uint32_t chunk;     // guarded by lock: spans the next chunk holds
     uint32_t npartial;  // guarded by lock (read racily by the mesher's class choice)
     uint32_t empty_max;
 } __attribute__((aligned(64))) class_bin_t;
@@ -41,12 +49,12 @@ void mh_gh_corrupt(const char *who, const char *what, const void *p) {
 // ---- lists (class lock held) -------------------------------------------------------
 
 static mh_span_t **list_head(class_bin_t *b, unsigned list) {
-    return list == MH_LIST_PARTIAL ? &b->partial : &b->empty;
+    return list == MH_LIST_PARTIAL ? &b->partial : list == MH_LIST_EMPTY ? &b->empty : &b->fresh;
 }
 
 static void list_remove(class_bin_t *b, mh_span_t *s) {
     if (s->list == MH_LIST_NONE) return;
-    MH_ASSERT(s->list == MH_LIST_PARTIAL || s->list == MH_LIST_EMPTY);
+    MH_ASSERT(s->list == MH_LIST_PARTIAL || s->list == MH_LIST_EMPTY || s->list == MH_LIST_FRESH);
     MH_ASSERT(s->prev || *list_head(b, s->list) == s); // on the list it says it is on
     if (s->list == MH_LIST_PARTIAL && b->partial_tail == s) b->partial_tail = s->prev;
     if (s->prev) s->prev->next = s->next;
@@ -91,24 +99,31 @@ static mh_span_t *refile(class_bin_t *b, mh_span_t *s) {
     return NULL;
 }
 
-static mh_span_t *new_span(unsigned cls) {
-    bool zeroed;
-    mh_span_t *s = mh_arena_alloc(mh_classes[cls].pages, 1, true, &zeroed);
-    if (s) {
-        mh_span_init_small(s, cls);
-        mh_arena_set_class(s, cls);
+// A new chunk of spans for class cls: the first is returned, the rest wait on the fresh
+// list (last first, so they are taken in address order). Class lock held.
+static mh_span_t *new_span(class_bin_t *b, unsigned cls) {
+    mh_span_t *got[CHUNK_MAX_SPANS];
+    unsigned n = mh_arena_alloc_spans(mh_classes[cls].pages, b->chunk ? b->chunk : 1, got);
+    for (unsigned i = 0; i < n; i++) {
+        mh_span_init_small(got[i], cls);
+        mh_arena_set_class(got[i], cls);
     }
-    return s;
+    for (unsigned i = n; i-- > 1;) list_push(b, got[i], MH_LIST_FRESH);
+    size_t span_bytes = (size_t)mh_classes[cls].pages << MH_PAGE_SHIFT;
+    unsigned most = (unsigned)(CHUNK_MAX_BYTES / span_bytes);
+    if (most > CHUNK_MAX_SPANS) most = CHUNK_MAX_SPANS;
+    if (b->chunk < most) b->chunk = b->chunk ? b->chunk * 2 < most ? b->chunk * 2 : most : 2;
+    return n ? got[0] : NULL;
 }
 
 // A span with free slots, off every list; NULL when out of memory. Class lock held.
 static mh_span_t *take_span(class_bin_t *b, unsigned cls) {
-    mh_span_t *s = b->partial ? b->partial : b->empty;
+    mh_span_t *s = b->partial ? b->partial : b->empty ? b->empty : b->fresh;
     if (s) {
         list_remove(b, s);
         return s;
     }
-    return new_span(cls);
+    return new_span(b, cls);
 }
 
 // ---- thread refill and release -------------------------------------------------------

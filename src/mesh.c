@@ -1,9 +1,11 @@
-// mesh.c - meshing one class: the split mesher and the pair mesh (see mesh.h).
+// mesh.c - meshing one class: the pairing of spans, the pair mesh and the VMA budget
+// (see mesh.h).
 //
 // Layer 6 (meshing): global_heap (class lists and locks), alias, barrier, arena,
 // freephys, mesh_stats.
 // Locking: the caller holds the mesh pass lock; a class is meshed under its class lock
-// with its bitmaps exclusive. Scratch arrays and the generator are static (pass lock).
+// with its bitmaps exclusive. Scratch arrays, the generator and the budget are static
+// (pass lock).
 #define _GNU_SOURCE
 #include "mesh.h"
 
@@ -23,11 +25,9 @@
 #include "os.h"
 #include "rng.h"
 
-#define PROBES 64              // t: right-half partners probed per left span
+#define PROBES 256             // t: random partners probed per source
 #define MAX_CANDIDATES 1024    // spans looked at per round of a pass
 #define REPASS_PAIRS 16        // a pass that meshed this many is followed by another soon
-#define LONG_CHAIN 8           // aliases past which a source's remapping cost matters
-#define REMAP_NS 12000         // protect + remap of one virtual span, measured (2 cores)
 #define MAX_CHAIN MH_BARRIER_MAX // virtual spans sharing one physical span
 #define PASS_BUDGET_NS 1000000 // a pass stops meshing after 1 ms (the pause bound)
 #define MESH_MAX_OCCUPANCY_PCT 80 // fuller spans are not candidates: they rarely have partners
@@ -35,37 +35,90 @@
 static mh_rng_t rng;
 static bool rng_ready;
 static mh_span_t *cand[MAX_CANDIDATES];
+static uint8_t role[MAX_CANDIDATES]; // ROLE_* of cand[i] in the current round
+enum { ROLE_FREE = 0, ROLE_SOURCE };
 
 bool mh_mesh_class_meshable(unsigned cls) {
     return cls < MH_NUM_CLASSES && mh_classes[cls].size <= MH_MESH_MAX_SIZE;
 }
 
 // ---- the VMA budget ------------------------------------------------------------------
+// Every meshed span is a mapping of another span's file pages, which costs VMAs where
+// its file offset breaks the continuity of its neighbours' (arena.c counts them). The
+// heap may use vm.max_map_count, less the program's own mappings, less a reserve the
+// program can still grow into (a quarter of the limit, at least 4096), less room for
+// the splits one barrier makes for a moment. The program's mappings are read from
+// /proc/self/maps at the first check, and again, at most once a second, when the heap
+// nears its budget or its own count is only an estimate (after a fork): never on a
+// free's fast path, never per pair.
 
-uint64_t mh_mesh_alias_budget(void) {
-    if (mh_opt[MH_OPT_max_aliases]) return (uint64_t)mh_opt[MH_OPT_max_aliases];
-    static long maps = 0;
-    if (!maps) maps = mh_check_max_map_count("");
-    long m = maps > 0 ? maps : 65530;
-    // Each alias is a VMA and splits its region's VMA; keep two thirds for the program.
-    return (uint64_t)(m / 3 > 4096 ? (m - 4096) / 3 : m / 6);
+#define RECOUNT_NS 1000000000
+#define TRANSIENT_VMAS (2 * MH_BARRIER_MAX)
+#define MAX_RANGES 256
+
+static struct {
+    long max_map;        // vm.max_map_count at the last count
+    size_t program;      // VMAs outside the heap's regions at the last count
+    uint64_t counted_ns; // when (0: never)
+} budget;
+
+static void count_vmas(void) {
+    uintptr_t lo[MAX_RANGES], hi[MAX_RANGES];
+    unsigned n = mh_arena_ranges(lo, hi, MAX_RANGES);
+    uint64_t gen = mh_arena_map_gen();
+    size_t inside, total;
+    budget.counted_ns = mh_os_now_ns() | 1;
+    long m = mh_check_max_map_count("");
+    budget.max_map = m > 0 ? m : 65530;
+    if (mh_os_count_maps(lo, hi, n, &inside, &total) != 0) return; // no /proc: keep the estimate
+    mh_arena_vmas_set(inside, gen);
+    budget.program = total - inside;
 }
 
-// True when one more alias fits; warns once when it does not (re-armed below 90%).
-static bool budget_allows_one(void) {
-    uint64_t live = mh_mstat_aliases(), budget = mh_mesh_alias_budget();
-    if (live + 1 <= budget) {
-        if (live * 10 < budget * 9) mh_degraded_clear(MH_DEG_VMA_BUDGET);
+static size_t heap_limit(void) {
+    long m = budget.max_map, reserve = m / 4 > 4096 ? m / 4 : 4096;
+    long limit = m - reserve - (long)budget.program - TRANSIENT_VMAS;
+    return limit > 0 ? (size_t)limit : 0;
+}
+
+// Room in the budget for `need` more heap VMAs (need <= 0: a mesh that costs none).
+static bool vma_room(long need) {
+    bool exact;
+    size_t heap = mh_arena_vmas(&exact);
+    size_t limit = heap_limit(), near = limit / 16 > 1024 ? limit / 16 : 1024;
+    bool recount = !budget.counted_ns ||
+                   ((!exact || (long)heap + need + (long)near > (long)limit) &&
+                    mh_os_now_ns() - budget.counted_ns > RECOUNT_NS);
+    if (recount) {
+        count_vmas();
+        heap = mh_arena_vmas(&exact);
+        limit = heap_limit();
+    }
+    uint64_t aliases = mh_mstat_aliases(), cap = (uint64_t)mh_opt[MH_OPT_max_aliases];
+    bool capped = cap && aliases + 1 > cap;
+    if (!capped && (need <= 0 || (long)heap + need <= (long)limit)) {
+        if (heap * 10 < limit * 9 && (!cap || aliases * 10 < cap * 9)) mh_degraded_clear(MH_DEG_VMA_BUDGET);
         return true;
     }
-    if (mh_opt[MH_OPT_max_map_count] == MH_CHECK_WARN)
-        mh_degraded(MH_DEG_VMA_BUDGET,
-                    "meshing paused: %llu meshed spans reached the budget of %llu VMAs "
-                    "(vm.max_map_count is %ld; raise it with sysctl -w vm.max_map_count=262144)",
-                    (unsigned long long)live, (unsigned long long)budget, mh_check_max_map_count(""));
-    else
+    if (mh_opt[MH_OPT_max_map_count] != MH_CHECK_WARN)
         mh_degraded_quiet(MH_DEG_VMA_BUDGET);
+    else if (capped)
+        mh_degraded(MH_DEG_VMA_BUDGET, "meshing paused: %llu meshed spans reached mesh.max_aliases (%llu)",
+                    (unsigned long long)aliases, (unsigned long long)cap);
+    else
+        mh_degraded(MH_DEG_VMA_BUDGET,
+                    "meshing paused: the heap has %zu VMAs, all that vm.max_map_count (%ld) leaves it "
+                    "beside the program's %zu; only meshes that cost none go on (raise the limit: "
+                    "sysctl -w vm.max_map_count=1048576)",
+                    heap, budget.max_map, budget.program);
     return false;
+}
+
+void mh_mesh_vma_stats(size_t *heap, size_t *limit, size_t *program) {
+    if (!budget.counted_ns) count_vmas();
+    *heap = mh_arena_vmas(NULL);
+    *limit = heap_limit();
+    *program = budget.program;
 }
 
 // ---- one pair ------------------------------------------------------------------------
@@ -111,7 +164,16 @@ static bool mesh_pair(mh_span_t *src, mh_span_t *dst) {
     return true;
 }
 
-// ---- the split mesher ----------------------------------------------------------------
+// ---- pairing ---------------------------------------------------------------------------
+// A round sorts its candidates by address and takes each in turn as a source: first
+// against the one or two destinations that would make it continue an alias next to it
+// (its neighbour in memory maps span D's pages, so it maps D's neighbour's: the kernel
+// merges the two mappings and the mesh costs no VMA), then against PROBES random other
+// candidates (the split mesher's random probes). Taking sources in address order makes
+// them neighbours, so one source's destination leads the next to its own. Sources are
+// spans without aliases: a leader would drag its chain along, each alias another
+// protect and remap in the pause, and break the runs its aliases are part of. A span
+// that took a source can take more, up to MAX_CHAIN.
 
 static bool meshable(mh_span_t *a, mh_span_t *b) {
     if (a->naliases + b->naliases + 2 > MAX_CHAIN) return false;
@@ -121,12 +183,12 @@ static bool meshable(mh_span_t *a, mh_span_t *b) {
 }
 
 // A span worth trying: detached, neither empty (empty spans are being re-filed by a
-// freer waiting for this pass) nor too full, on the current heap file, and without
-// an alternate signal stack in it.
+// freer waiting for this pass) nor too full, on the current heap file, whole (not a
+// split group), and without an alternate signal stack in it.
 static bool candidate(mh_span_t *s) {
     unsigned used = mh_span_in_use(s);
     return used && used * 100 < s->objs * (unsigned)MESH_MAX_OCCUPANCY_PCT &&
-           mh_load_relaxed(&s->owner) == NULL && mh_arena_span_shared(s) &&
+           mh_load_relaxed(&s->owner) == NULL && mh_arena_span_shared(s) && !s->views_split &&
            !mh_barrier_altstack_in(s->start, mh_span_end(s));
 }
 
@@ -148,90 +210,180 @@ static unsigned gather(unsigned cls, unsigned limit, unsigned *seen) {
     return n;
 }
 
-// Destination: the fuller span (fewer bytes to copy), then the longer chain. But every
-// virtual span of the source is protected and remapped (two system calls each) while
-// the copy is at most a few KiB: a source with a long chain swaps roles with a shorter
-// one. Returns the source; *dst the destination.
-static mh_span_t *choose_source(mh_span_t *a, mh_span_t *b, mh_span_t **dst) {
-    unsigned ua = mh_span_in_use(a), ub = mh_span_in_use(b);
-    mh_span_t *d = ua > ub || (ua == ub && a->naliases >= b->naliases) ? a : b;
-    mh_span_t *src = d == a ? b : a;
-    if (src->naliases > LONG_CHAIN && src->naliases > d->naliases) {
-        mh_span_t *t = src;
-        src = d;
-        d = t;
-    }
-    *dst = d;
-    return src;
-}
-
-// A source with a long chain that would overrun the pass's budget waits for (nearly)
-// the start of a later pass.
-static bool overruns_budget(const mh_span_t *src, uint64_t t0) {
-    uint64_t spent = mh_os_now_ns() - t0;
-    return src->naliases > LONG_CHAIN && spent > PASS_BUDGET_NS / 4 &&
-           spent + (uint64_t)(src->naliases + 1) * REMAP_NS > PASS_BUDGET_NS;
-}
-
-static void shuffle_candidates(unsigned n) {
-    for (unsigned i = n; i > 1; i--) {
-        unsigned j = mh_rng_below(&rng, i);
-        mh_span_t *t = cand[i - 1];
-        cand[i - 1] = cand[j];
-        cand[j] = t;
-    }
-}
-
-// One round: shuffle, split in halves, probe each left span against PROBES right ones.
-static void mesh_candidates(unsigned cls, unsigned n, uint64_t t0, mh_pass_t *pass) {
-    shuffle_candidates(n);
-    unsigned half = n / 2;
-    mh_span_t **left = cand, **right = cand + half;
-    for (unsigned i = 0; i < half; i++) {
-        if ((i & 15) == 15 && mh_os_now_ns() - t0 > PASS_BUDGET_NS) { // probing is bounded too
-            pass->truncated = true;
-            return;
+// Shell sort by address (no libc qsort: it may allocate).
+static void sort_by_address(unsigned n) {
+    static const unsigned gaps[] = {701, 301, 132, 57, 23, 10, 4, 1};
+    for (unsigned g = 0; g < sizeof gaps / sizeof gaps[0]; g++)
+        for (unsigned i = gaps[g], gap = gaps[g]; i < n; i++) {
+            mh_span_t *v = cand[i];
+            unsigned j = i;
+            for (; j >= gap && cand[j - gap]->start > v->start; j -= gap) cand[j] = cand[j - gap];
+            cand[j] = v;
         }
-        for (unsigned k = 0; k < PROBES && k < half; k++) {
-            unsigned r = (i + k) % half;
-            if (!right[r] || !meshable(left[i], right[r])) continue;
-            if (!budget_allows_one()) return;
-            mh_span_t *dst, *src = choose_source(left[i], right[r], &dst);
-            if (overruns_budget(src, t0)) continue;
-            mh_gh_unlist(cls, src);
-            if (!mesh_pair(src, dst)) {
-                (void)mh_gh_refile(cls, src);
-                return;
-            }
-            (void)mh_gh_refile(cls, dst);
-            right[r] = NULL;
-            pass->meshed++;
-            if (mh_os_now_ns() - t0 > PASS_BUDGET_NS) {
+}
+
+// A span of class cls (not an alias) that is a possible destination: detached, holding
+// something, on the current file, whole.
+static bool destination(mh_span_t *d, unsigned cls) {
+    return d && d->kind == cls && mh_load_relaxed(&d->owner) == NULL && !mh_span_is_empty(d) &&
+           mh_arena_span_shared(d) && !d->views_split;
+}
+
+// The span whose range starts at addr, if one does.
+static mh_span_t *span_at(uintptr_t addr) {
+    mh_span_t *s = mh_dir_lookup((void *)addr);
+    return s && s->start == addr ? s : NULL;
+}
+
+// The destinations that would continue an alias next to s: after the leader of the
+// alias before s, before the leader of the alias after s. Returns how many (0-2).
+static unsigned run_partners(const mh_span_t *s, mh_span_t **out) {
+    unsigned n = 0;
+    size_t len = mh_span_bytes(s);
+    mh_span_t *left = mh_dir_lookup((void *)(s->start - MH_PAGE_SIZE));
+    if (left && left->kind == MH_KIND_ALIAS && left->cls == s->cls && mh_span_end(left) == s->start &&
+        left->region == s->region) {
+        mh_span_t *d = span_at(mh_span_end(left->leader));
+        if (destination(d, s->cls) && d->region == left->leader->region) out[n++] = d;
+    }
+    mh_span_t *right = span_at(s->start + len);
+    if (right && right->kind == MH_KIND_ALIAS && right->cls == s->cls && right->region == s->region &&
+        right->leader->start >= len) {
+        mh_span_t *d = span_at(right->leader->start - len);
+        if (destination(d, s->cls) && d->region == right->leader->region && (n == 0 || out[0] != d))
+            out[n++] = d;
+    }
+    return n;
+}
+
+typedef enum { TRY_MESHED, TRY_NO, TRY_STOP } try_t;
+
+// Meshes source cand[i] into d (a destination: never an alias, so never a source of
+// this round) if they mesh and the budget has room for what it costs. TRY_STOP: a
+// system call failed (the pass ends).
+static try_t try_pair(unsigned cls, unsigned i, mh_span_t *d, bool *at_cap) {
+    mh_span_t *src = cand[i];
+    if (d == src || !destination(d, cls) || !meshable(src, d)) return TRY_NO;
+    long cost = 0;
+    for (mh_span_t *a = src; a; a = (a == src ? src->next_alias : a->next_alias))
+        cost += mh_arena_remap_cost(a->start, mh_span_bytes(a), d->start);
+    if (!vma_room(cost)) {
+        *at_cap = true;
+        return TRY_NO;
+    }
+    mh_gh_unlist(cls, src);
+    if (!mesh_pair(src, d)) {
+        (void)mh_gh_refile(cls, src);
+        return TRY_STOP;
+    }
+    (void)mh_gh_refile(cls, d);
+    role[i] = ROLE_SOURCE;
+    return TRY_MESHED;
+}
+
+// How many of the sources that follow cand[i] in memory (free candidates, adjacent one
+// after another) would mesh with the spans that follow d: the run that pairing i with
+// d would start (at most LOOKAHEAD).
+#define LOOKAHEAD 16
+static unsigned run_length(unsigned i, mh_span_t *d, unsigned n, unsigned cls) {
+    unsigned k = 0;
+    mh_span_t *s = cand[i];
+    for (unsigned j = i + 1; j < n && k < LOOKAHEAD; j++, k++) {
+        mh_span_t *next = cand[j], *dn = span_at(mh_span_end(d));
+        if (next->start != mh_span_end(s) || role[j] != ROLE_FREE || next->naliases ||
+            !destination(dn, cls) || dn->region != d->region || !meshable(next, dn))
+            break;
+        s = next;
+        d = dn;
+    }
+    return k;
+}
+
+// One source: the run partners first; then random probes (not at the VMA cap, where
+// only meshes that cost no VMA go on), taking of the partners that mesh the one that
+// starts the longest run.
+static try_t pair_source(unsigned cls, unsigned i, unsigned n, bool *at_cap) {
+    mh_span_t *partners[2];
+    unsigned np = run_partners(cand[i], partners);
+    for (unsigned k = 0; k < np; k++) {
+        try_t t = try_pair(cls, i, partners[k], at_cap);
+        if (t != TRY_NO) return t;
+    }
+    mh_span_t *best = NULL;
+    unsigned best_run = 0;
+    for (unsigned k = 0; k < PROBES && !*at_cap && n > 1; k++) {
+        unsigned j = mh_rng_below(&rng, n);
+        mh_span_t *d = cand[j];
+        if (j == i || role[j] == ROLE_SOURCE || !destination(d, cls) || !meshable(cand[i], d)) continue;
+        unsigned run = 1 + run_length(i, d, n, cls);
+        if (run > best_run) best = d, best_run = run;
+        if (run > LOOKAHEAD) break;
+    }
+    return best ? try_pair(cls, i, best, at_cap) : TRY_NO;
+}
+
+// A leader with a short chain as a source, against the first of PROBES random
+// partners that meshes: groups merge into fuller ones. Each of its virtual spans is
+// remapped (and a run it is part of broken), so this is for a budget with plenty of
+// room only.
+#define LONG_CHAIN 8
+static try_t pair_leader(unsigned cls, unsigned i, unsigned n, bool *at_cap) {
+    for (unsigned k = 0; k < PROBES && !*at_cap && n > 1; k++) {
+        unsigned j = mh_rng_below(&rng, n);
+        if (j == i || role[j] == ROLE_SOURCE) continue;
+        try_t t = try_pair(cls, i, cand[j], at_cap);
+        if (t != TRY_NO) return t;
+    }
+    return TRY_NO;
+}
+
+static bool budget_plentiful(void) {
+    size_t heap = mh_arena_vmas(NULL);
+    return budget.counted_ns && heap < heap_limit() / 2;
+}
+
+// Sources in address order: spans without aliases first, then (budget permitting)
+// leaders with short chains.
+static void mesh_candidates(unsigned cls, unsigned n, uint64_t t0, mh_pass_t *pass) {
+    sort_by_address(n);
+    memset(role, ROLE_FREE, n);
+    bool at_cap = false;
+    for (unsigned stage = 0; stage < 2; stage++) {
+        if (stage == 1 && (at_cap || !budget_plentiful())) return;
+        for (unsigned i = 0; i < n; i++) {
+            if (mh_os_now_ns() - t0 > PASS_BUDGET_NS) { // probing is bounded too
                 pass->truncated = true;
                 return;
             }
-            break;
+            mh_span_t *s = cand[i];
+            if (role[i] != ROLE_FREE || s->kind != cls || (stage == 0 ? s->naliases != 0
+                                                                   : !s->naliases || s->naliases > LONG_CHAIN))
+                continue;
+            try_t t = stage == 0 ? pair_source(cls, i, n, &at_cap) : pair_leader(cls, i, n, &at_cap);
+            if (t == TRY_STOP) return;
+            if (t == TRY_MESHED) pass->meshed++;
         }
     }
 }
 
-// Rounds of at most MAX_CANDIDATES spans each (gather, shuffle, split, probe, mesh)
-// until every span that was on the partial list at the start has been looked at once
-// or the time budget is spent. Small rounds put the first pairs within a fraction of
-// the budget, however long the list; a round's candidates still number enough for the
-// split mesher's probes to find most pairs.
+// Rounds of at most MAX_CANDIDATES spans each (gather, sort, pair, mesh) until every
+// span that was on the partial list at the start has been looked at once or the time
+// budget is spent. Small rounds put the first pairs within a fraction of the budget,
+// however long the list; a round's candidates still number enough for the probes to
+// find most pairs.
 static mh_pass_t mesh_class_locked(unsigned cls, uint64_t t0) {
-    mh_pass_t pass = {0, false};
+    mh_pass_t pass = {0, 0, false};
     if (!mh_arena_file_ok()) return pass; // one check of the heap file per pass
     unsigned todo = mh_gh_partial_count(cls);
     while (todo && !pass.truncated) {
         unsigned seen, n = gather(cls, todo < MAX_CANDIDATES ? todo : MAX_CANDIDATES, &seen);
         todo = seen < todo ? todo - seen : 0;
+        pass.looked += seen;
         if (!seen) break;
         mesh_candidates(cls, n, t0, &pass);
         if (todo && mh_os_now_ns() - t0 > PASS_BUDGET_NS) pass.truncated = true;
     }
-    // Pairs found: a new shuffle (and the fuller destinations) likely holds more.
+    // Pairs found: another round (and the fuller destinations) likely holds more.
     if (pass.meshed >= REPASS_PAIRS) pass.truncated = true;
     return pass;
 }
@@ -252,4 +404,7 @@ mh_pass_t mh_mesh_pass(unsigned cls, uint64_t t0) {
     return pass;
 }
 
-void mh_mesh_pass_fork_child(void) { rng_ready = false; }
+void mh_mesh_pass_fork_child(void) {
+    rng_ready = false;
+    budget.counted_ns = 0; // another process: its own mappings
+}

@@ -31,9 +31,15 @@
 static mh_lock_t pass_lock = MH_LOCK_INIT;
 static _Atomic uint64_t last_pass_ns, last_migrate_ns;
 static unsigned next_class, idle_passes;
-// A class whose last pass found no pair is "dry" until enough new partial spans arrive
-// (dry_at: its partial count then, plus one): passes go where pairs can be found.
+// A class whose last full sweep (passes that together looked at every span its partial
+// list held when the sweep began) found no pair is "dry" until enough new partial spans
+// arrive (dry_at: its partial count then, plus one): passes go where pairs can be
+// found, and a long list that yields nothing is not swept again and again.
 static unsigned dry_at[MH_NUM_CLASSES];
+static struct {
+    unsigned target, seen; // the list's length when the sweep began; spans looked at since
+    size_t meshed;
+} sweep[MH_NUM_CLASSES];
 static bool tick_more; // the last tick left work (written by the thread that ran it)
 
 // The rate limit's clock (a vDSO read; every comparison uses this one clock).
@@ -45,10 +51,22 @@ static uint64_t coarse_now_ns(void) {
 
 // ---- passes --------------------------------------------------------------------------
 
-// A pass with the scheduler's bookkeeping (pass lock held).
+// A pass with the scheduler's bookkeeping (pass lock held). A pass that ends a sweep
+// without a pair in it is not truncated: there is nothing left to try.
 static mh_pass_t class_pass(unsigned cls, uint64_t t0) {
+    if (!sweep[cls].target) sweep[cls].target = mh_gh_partial_count(cls) + 1;
     mh_pass_t pass = mh_mesh_pass(cls, t0);
-    dry_at[cls] = pass.meshed || pass.truncated ? 0 : mh_gh_partial_count(cls) + 1;
+    sweep[cls].seen += pass.looked;
+    sweep[cls].meshed += pass.meshed;
+    if (pass.meshed) dry_at[cls] = 0;
+    if (sweep[cls].seen >= sweep[cls].target || !pass.looked) { // a whole sweep
+        if (!sweep[cls].meshed) {
+            dry_at[cls] = mh_gh_partial_count(cls) + 1;
+            pass.truncated = false;
+        }
+        sweep[cls].target = sweep[cls].seen = 0;
+        sweep[cls].meshed = 0;
+    }
     return pass;
 }
 
@@ -61,10 +79,15 @@ size_t mh_mesh_class(unsigned cls) {
 }
 
 void mh_mesh_stats(mh_mesh_stats_t *out) {
+    size_t heap, limit, program;
     mh_lock(&pass_lock);
     mh_mstat_read(out);
+    mh_mesh_vma_stats(&heap, &limit, &program);
     mh_unlock(&pass_lock);
-    out->budget = mh_mesh_alias_budget();
+    out->heap_vmas = heap;
+    out->vma_limit = limit;
+    out->program_vmas = program;
+    out->vmas_per_alias_x1000 = out->aliases ? heap * 1000 / out->aliases : 0;
     out->migrating = mh_arena_migration_pending();
 }
 

@@ -13,7 +13,9 @@
 #include "span.h"
 
 typedef struct mh_mesh_stats_s {
-    uint64_t passes, pairs, aliases, budget;
+    uint64_t passes, pairs, aliases;
+    uint64_t heap_vmas, vma_limit, program_vmas; // the VMA budget (mesh.c)
+    uint64_t vmas_per_alias_x1000;               // heap VMAs per meshed span, in thousandths
     uint64_t pause_p50_ns, pause_p99_ns, pause_max_ns;
     uint64_t migrated;  // bytes moved back onto the heap file after forks
     uint64_t migrating; // 1 while spans a fork left private remain

@@ -324,6 +324,55 @@ int mh_os_copy_data(int from, int to, uint64_t off, uint64_t len) {
     return rc;
 }
 
+// Parses the hexadecimal start address that begins a maps line.
+static uintptr_t maps_line_start(const char *p, size_t n) {
+    uintptr_t v = 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = p[i];
+        int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+        if (d < 0) break;
+        v = v << 4 | (uintptr_t)d;
+    }
+    return v;
+}
+
+int mh_os_count_maps(const uintptr_t *lo, const uintptr_t *hi, unsigned n, size_t *inside, size_t *total) {
+    int saved = errno;
+    int fd = (int)syscall(SYS_openat, AT_FDCWD, "/proc/self/maps", O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        int rc = errno;
+        errno = saved;
+        return rc;
+    }
+    char buf[2048], head[20]; // head: the start of the line being read
+    size_t hn = 0;
+    bool at_line_start = true;
+    *inside = *total = 0;
+    for (;;) {
+        long got = syscall(SYS_read, fd, buf, sizeof buf);
+        if (got < 0 && errno == EINTR) continue;
+        if (got <= 0) break;
+        for (long i = 0; i < got; i++) {
+            if (at_line_start) hn = 0, at_line_start = false;
+            if (buf[i] == '\n') {
+                uintptr_t a = maps_line_start(head, hn);
+                for (unsigned k = 0; k < n; k++)
+                    if (a >= lo[k] && a < hi[k]) {
+                        ++*inside;
+                        break;
+                    }
+                ++*total;
+                at_line_start = true;
+            } else if (hn < sizeof head) {
+                head[hn++] = buf[i];
+            }
+        }
+    }
+    syscall(SYS_close, fd);
+    errno = saved;
+    return 0;
+}
+
 uint64_t mh_os_now_ns(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);

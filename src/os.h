@@ -75,6 +75,10 @@ int mh_os_move(void *from, size_t len, void *to);
 int mh_os_read_data(int fd, uint64_t off, size_t len, void *dst);
 // Copies the data extents (skipping holes) of [off, off+len) from one file to another.
 int mh_os_copy_data(int from, int to, uint64_t off, uint64_t len);
+// Counts the lines of /proc/self/maps (the process's VMAs) into *total, and those that
+// start inside one of the n ranges [lo[i], hi[i]) into *inside. Reads in small pieces
+// (it may run on a program thread's stack); 0 or an errno value.
+int mh_os_count_maps(const uintptr_t *lo, const uintptr_t *hi, unsigned n, size_t *inside, size_t *total);
 // Best-effort random bytes; never blocks and never fails (falls back to clocks).
 void mh_os_random(void *buf, size_t n);
 uint64_t mh_os_now_ns(void);

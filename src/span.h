@@ -34,12 +34,18 @@ enum {
     MH_KIND_ALIAS = 252, // the virtual pages of a span meshed into `leader`
 };
 
-enum { MH_LIST_NONE = 0, MH_LIST_PARTIAL, MH_LIST_EMPTY, MH_LIST_DIRTY, MH_LIST_CLEAN };
+// MH_LIST_FRESH: a never used span of its class's newest chunk (global_heap.c).
+enum { MH_LIST_NONE = 0, MH_LIST_PARTIAL, MH_LIST_EMPTY, MH_LIST_DIRTY, MH_LIST_CLEAN, MH_LIST_FRESH };
 
 typedef struct mh_span_s mh_span_t;
 struct mh_span_s {
     // First cache line: identity and geometry (read on every free).
-    uint64_t meta_link;                // reserved for the metadata pool's free list
+    union {
+        uint64_t meta_link;            // the metadata pool's free list, while unused
+        uint64_t maps_off;             // live: the heap-file offset of the pages its range
+                                       // maps when they are not its own (a meshed alias);
+                                       // 0: its own (arena lock)
+    };
     _Atomic(struct mh_tlh_s *) owner;  // attached thread heap or NULL
     uintptr_t start;                   // first byte
     uint32_t obj_size, recip;          // copies of the class info (hot on free)

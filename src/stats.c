@@ -10,6 +10,7 @@
 #include "arena.h"
 #include "info.h"
 #include "log.h"
+#include "mesh_sched.h"
 #include "os.h"
 #include "str.h"
 #include "thread_heap.h"
@@ -34,7 +35,7 @@ static void count_span(mh_span_t *s, void *arg) {
     c->occupancy[used * 10 / (s->objs + 1u)]++;
     if (mh_load_relaxed(&s->owner)) c->attached++;
     else if (s->list == MH_LIST_PARTIAL) c->partial++;
-    else if (s->list == MH_LIST_EMPTY) c->empty++;
+    else if (s->list == MH_LIST_EMPTY || s->list == MH_LIST_FRESH) c->empty++;
     else c->full++;
 }
 
@@ -135,6 +136,12 @@ void mh_stats_print(int level, int fd) {
     emit(&e, "  resident PSS     = %zu  (whole process, /proc/self/smaps_rollup)\n", st.resident);
     emit(&e, "  mesh count       = %zu\n", st.mesh_count);
     emit(&e, "  meshed bytes     = %zu  (high-water mark %zu)\n", st.meshed_bytes, st.meshed_hwm);
+    mh_mesh_stats_t ms;
+    mh_mesh_stats(&ms);
+    emit(&e, "  heap VMAs        = %zu  (%zu.%03zu per meshed span, %zu meshed spans; budget %zu, "
+         "program %zu)\n", (size_t)ms.heap_vmas, (size_t)ms.vmas_per_alias_x1000 / 1000,
+         (size_t)ms.vmas_per_alias_x1000 % 1000, (size_t)ms.aliases, (size_t)ms.vma_limit,
+         (size_t)ms.program_vmas);
     emit(&e, "  threads          = %zu\n", st.threads);
     if (level >= 2) print_classes(&st, &e);
     mh_log_write_fd(fd, e.buf, e.n);
