@@ -20,20 +20,22 @@
 #include "stats.h"
 #include "str.h"
 
-// Statistics: 8-byte counters of the heap statistics or of the mesher's.
+// Statistics: 8-byte counters of the heap statistics or of the mesher's. A heap
+// statistic gathers only what it needs (a span walk, a read of PSS): monitoring that
+// polls stats.memfd_bytes must not walk a heap of millions of objects each time.
 enum { FROM_HEAP, FROM_MESH };
-#define HEAP(n, field) {n, FROM_HEAP, offsetof(mh_stats_t, field)}
-#define MESH(n, field) {n, FROM_MESH, offsetof(mh_mesh_stats_t, field)}
+#define HEAP(n, field, what) {n, FROM_HEAP, what, offsetof(mh_stats_t, field)}
+#define MESH(n, field) {n, FROM_MESH, 0, offsetof(mh_mesh_stats_t, field)}
 static const struct {
     const char *name;
-    int src;
+    int src, what;
     size_t offset;
 } stat_table[] = {
-    HEAP("stats.allocated", allocated), HEAP("stats.active", active),
-    HEAP("stats.mapped", mapped),       HEAP("stats.dirty", dirty),
-    HEAP("stats.memfd_bytes", memfd_bytes), HEAP("stats.resident", resident),
-    HEAP("stats.threads", threads),     HEAP("stats.meshed_bytes", meshed_bytes),
-    HEAP("stats.mesh_count", mesh_count), HEAP("stats.meshed_hwm", meshed_hwm),
+    HEAP("stats.allocated", allocated, MH_STATS_WALK), HEAP("stats.active", active, 0),
+    HEAP("stats.mapped", mapped, 0),       HEAP("stats.dirty", dirty, 0),
+    HEAP("stats.memfd_bytes", memfd_bytes, 0), HEAP("stats.resident", resident, MH_STATS_PSS),
+    HEAP("stats.threads", threads, MH_STATS_WALK), HEAP("stats.meshed_bytes", meshed_bytes, 0),
+    HEAP("stats.mesh_count", mesh_count, 0), HEAP("stats.meshed_hwm", meshed_hwm, 0),
     MESH("stats.mesh_pause_p50_ns", pause_p50_ns), MESH("stats.mesh_pause_p99_ns", pause_p99_ns),
     MESH("stats.mesh_pause_max_ns", pause_max_ns), MESH("stats.mesh_aliases", aliases),
     MESH("stats.mesh_passes", passes),   MESH("stats.fork_migrated", migrated),
@@ -49,7 +51,7 @@ static int write_out(void *oldp, size_t *oldlenp, const void *val, size_t len) {
     return 0;
 }
 
-static int read_stat(int src, size_t offset, void *oldp, size_t *oldlenp, void *newp,
+static int read_stat(int src, int what, size_t offset, void *oldp, size_t *oldlenp, void *newp,
                      size_t newlen) {
     if (newp || newlen) return EPERM;
     if (oldlenp && *oldlenp != sizeof(size_t)) return EINVAL;
@@ -58,7 +60,7 @@ static int read_stat(int src, size_t offset, void *oldp, size_t *oldlenp, void *
         mh_mesh_stats_t mesh;
     } st;
     if (src == FROM_MESH) mh_mesh_stats(&st.mesh);
-    else mh_stats_collect(&st.heap);
+    else mh_stats_collect_some(&st.heap, what);
     uint64_t v;
     memcpy(&v, (const char *)&st + offset, sizeof v);
     size_t out = (size_t)v;
@@ -119,7 +121,8 @@ MH_EXPORT int mesh_mallctl(const char *name, void *oldp, size_t *oldlenp, void *
     }
     for (size_t i = 0; i < sizeof stat_table / sizeof stat_table[0]; i++)
         if (mh_streq(name, stat_table[i].name))
-            return read_stat(stat_table[i].src, stat_table[i].offset, oldp, oldlenp, newp, newlen);
+            return read_stat(stat_table[i].src, stat_table[i].what, stat_table[i].offset, oldp, oldlenp,
+                             newp, newlen);
     int id = mh_opt_find(name);
     if (id >= 0) return option_ctl(id, oldp, oldlenp, newp, newlen);
     return run_action(name, oldp, oldlenp);

@@ -81,19 +81,21 @@ static size_t heap_limit(void) {
     return limit > 0 ? (size_t)limit : 0;
 }
 
+// Counts the program's mappings again when it is due: never counted (in this process),
+// or (at most once a second) the heap's own count is an estimate or near the limit.
+// Called at the start of a tick or pass, outside every class lock (reading
+// /proc/self/maps of a process with tens of thousands of mappings takes milliseconds).
+void mh_mesh_budget_refresh(void) {
+    bool exact;
+    size_t heap = mh_arena_vmas(&exact), limit = heap_limit(), near = limit / 16 > 1024 ? limit / 16 : 1024;
+    if (!budget.counted_ns ||
+        ((!exact || heap + near > limit) && mh_os_now_ns() - budget.counted_ns > RECOUNT_NS))
+        count_vmas();
+}
+
 // Room in the budget for `need` more heap VMAs (need <= 0: a mesh that costs none).
 static bool vma_room(long need) {
-    bool exact;
-    size_t heap = mh_arena_vmas(&exact);
-    size_t limit = heap_limit(), near = limit / 16 > 1024 ? limit / 16 : 1024;
-    bool recount = !budget.counted_ns ||
-                   ((!exact || (long)heap + need + (long)near > (long)limit) &&
-                    mh_os_now_ns() - budget.counted_ns > RECOUNT_NS);
-    if (recount) {
-        count_vmas();
-        heap = mh_arena_vmas(&exact);
-        limit = heap_limit();
-    }
+    size_t heap = mh_arena_vmas(NULL), limit = heap_limit();
     uint64_t aliases = mh_mstat_aliases(), cap = (uint64_t)mh_opt[MH_OPT_max_aliases];
     bool capped = cap && aliases + 1 > cap;
     if (!capped && (need <= 0 || (long)heap + need <= (long)limit)) {
@@ -281,6 +283,12 @@ static try_t try_pair(unsigned cls, unsigned i, mh_span_t *d, bool *at_cap) {
     return TRY_MESHED;
 }
 
+// The heap uses less than half of its VMA budget.
+static bool budget_plentiful(void) {
+    size_t heap = mh_arena_vmas(NULL);
+    return budget.counted_ns && heap < heap_limit() / 2;
+}
+
 // How many of the sources that follow cand[i] in memory (free candidates, adjacent one
 // after another) would mesh with the spans that follow d: the run that pairing i with
 // d would start (at most LOOKAHEAD).
@@ -301,10 +309,13 @@ static unsigned run_length(unsigned i, mh_span_t *d, unsigned n, unsigned cls) {
 
 // One source: the run partners first; then random probes (not at the VMA cap, where
 // only meshes that cost no VMA go on), taking of the partners that mesh the one that
-// starts the longest run.
-static try_t pair_source(unsigned cls, unsigned i, unsigned n, bool *at_cap) {
+// starts the longest run. A partner that would make only a lone pair is left in *lone
+// (TRY_NO): lone pairs come after the round's runs, so they take no partner a run
+// needs.
+static try_t pair_source(unsigned cls, unsigned i, unsigned n, bool *at_cap, mh_span_t **lone) {
     mh_span_t *partners[2];
     unsigned np = run_partners(cand[i], partners);
+    *lone = NULL;
     for (unsigned k = 0; k < np; k++) {
         try_t t = try_pair(cls, i, partners[k], at_cap);
         if (t != TRY_NO) return t;
@@ -318,6 +329,10 @@ static try_t pair_source(unsigned cls, unsigned i, unsigned n, bool *at_cap) {
         unsigned run = 1 + run_length(i, d, n, cls);
         if (run > best_run) best = d, best_run = run;
         if (run > LOOKAHEAD) break;
+    }
+    if (best && best_run < 2) {
+        *lone = best;
+        return TRY_NO;
     }
     return best ? try_pair(cls, i, best, at_cap) : TRY_NO;
 }
@@ -337,32 +352,54 @@ static try_t pair_leader(unsigned cls, unsigned i, unsigned n, bool *at_cap) {
     return TRY_NO;
 }
 
-static bool budget_plentiful(void) {
-    size_t heap = mh_arena_vmas(NULL);
-    return budget.counted_ns && heap < heap_limit() / 2;
+
+static uint16_t lone_src[MAX_CANDIDATES];
+static mh_span_t *lone_dst[MAX_CANDIDATES];
+
+// The lone pairs found this round, while they still mesh.
+static bool mesh_lone(unsigned cls, unsigned nlone, uint64_t t0, mh_pass_t *pass, bool *at_cap) {
+    for (unsigned k = 0; k < nlone && !*at_cap; k++) {
+        if (mh_os_now_ns() - t0 > PASS_BUDGET_NS) return false;
+        if (role[lone_src[k]] != ROLE_FREE) continue;
+        try_t t = try_pair(cls, lone_src[k], lone_dst[k], at_cap);
+        if (t == TRY_STOP) return false;
+        if (t == TRY_MESHED) pass->meshed++;
+    }
+    return true;
 }
 
-// Sources in address order: spans without aliases first, then (budget permitting)
-// leaders with short chains.
+// Sources in address order: spans without aliases that start or extend a run are meshed
+// at once; the lone pairs found on the way follow (also when three quarters of the time
+// budget are gone, so a round cut short still makes them); then, with plenty of budget
+// left, leaders with short chains.
 static void mesh_candidates(unsigned cls, unsigned n, uint64_t t0, mh_pass_t *pass) {
     sort_by_address(n);
     memset(role, ROLE_FREE, n);
     bool at_cap = false;
-    for (unsigned stage = 0; stage < 2; stage++) {
-        if (stage == 1 && (at_cap || !budget_plentiful())) return;
-        for (unsigned i = 0; i < n; i++) {
-            if (mh_os_now_ns() - t0 > PASS_BUDGET_NS) { // probing is bounded too
-                pass->truncated = true;
-                return;
-            }
-            mh_span_t *s = cand[i];
-            if (role[i] != ROLE_FREE || s->kind != cls || (stage == 0 ? s->naliases != 0
-                                                                   : !s->naliases || s->naliases > LONG_CHAIN))
-                continue;
-            try_t t = stage == 0 ? pair_source(cls, i, n, &at_cap) : pair_leader(cls, i, n, &at_cap);
-            if (t == TRY_STOP) return;
-            if (t == TRY_MESHED) pass->meshed++;
+    unsigned nlone = 0, i = 0;
+    for (; i < n && mh_os_now_ns() - t0 <= PASS_BUDGET_NS * 3 / 4; i++) {
+        mh_span_t *s = cand[i], *lone;
+        if (role[i] != ROLE_FREE || s->kind != cls || s->naliases) continue;
+        try_t t = pair_source(cls, i, n, &at_cap, &lone);
+        if (t == TRY_STOP) return;
+        if (t == TRY_MESHED) pass->meshed++;
+        if (lone) lone_src[nlone] = (uint16_t)i, lone_dst[nlone++] = lone;
+    }
+    if (!mesh_lone(cls, nlone, t0, pass, &at_cap) || i < n) {
+        pass->truncated = true;
+        return;
+    }
+    if (at_cap || !budget_plentiful()) return;
+    for (i = 0; i < n; i++) {
+        if (mh_os_now_ns() - t0 > PASS_BUDGET_NS) {
+            pass->truncated = true;
+            return;
         }
+        mh_span_t *s = cand[i];
+        if (role[i] != ROLE_FREE || s->kind != cls || !s->naliases || s->naliases > LONG_CHAIN) continue;
+        try_t t = pair_leader(cls, i, n, &at_cap);
+        if (t == TRY_STOP) return;
+        if (t == TRY_MESHED) pass->meshed++;
     }
 }
 
@@ -394,8 +431,8 @@ mh_pass_t mh_mesh_pass(unsigned cls, uint64_t t0) {
         mh_rng_seed(&rng);
         rng_ready = true;
     }
-    uint64_t start = mh_os_now_ns();
     mh_gh_class_lock(cls);
+    uint64_t start = mh_os_now_ns(); // the pause: how long the class is the pass's
     mh_gh_exclusive_begin(cls);
     mh_pass_t pass = mesh_class_locked(cls, t0);
     mh_gh_exclusive_end(cls);

@@ -38,6 +38,9 @@ typedef struct mh_pass_s {
 mh_pass_t mh_mesh_pass(unsigned cls, uint64_t t0);
 // The class takes part in meshing at all.
 bool mh_mesh_class_meshable(unsigned cls);
+// Recounts the program's mappings for the VMA budget when that is due (pass lock held,
+// no class lock: it reads /proc/self/maps).
+void mh_mesh_budget_refresh(void);
 // The heap's VMAs, the most the budget allows it, and the program's own mappings at the
 // last count of /proc/self/maps (counted now if never yet). Pass lock held.
 void mh_mesh_vma_stats(size_t *heap, size_t *limit, size_t *program);

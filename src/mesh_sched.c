@@ -73,6 +73,7 @@ static mh_pass_t class_pass(unsigned cls, uint64_t t0) {
 size_t mh_mesh_class(unsigned cls) {
     if (!mh_mesh_class_meshable(cls) || !mh_fault_ready()) return 0;
     mh_lock(&pass_lock);
+    mh_mesh_budget_refresh();
     mh_pass_t pass = class_pass(cls, mh_os_now_ns());
     mh_unlock(&pass_lock);
     return pass.meshed;
@@ -168,6 +169,7 @@ size_t mh_mesh_compact(void) {
     for (unsigned c = 0; c < MH_NUM_CLASSES; c++) {
         if (!mh_mesh_class_meshable(c)) continue;
         for (unsigned round = 0; round < 100000; round++) {
+            mh_mesh_budget_refresh();
             mh_pass_t pass = class_pass(c, mh_os_now_ns());
             total += pass.meshed;
             if (!pass.truncated) break;
@@ -212,6 +214,7 @@ static size_t mesh_tick(unsigned hint, bool *more) {
     *more = false;
     if (!mh_fault_ready()) return 0;
     mh_lock(&pass_lock);
+    mh_mesh_budget_refresh();
     uint64_t t0 = mh_os_now_ns(), done = 0;
     if (mh_opt[MH_OPT_class_at_a_time]) {
         for (unsigned cls; (cls = pick_class(hint, done)) < MH_NUM_CLASSES; hint = MH_NUM_CLASSES) {

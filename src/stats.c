@@ -65,11 +65,15 @@ static size_t read_pss(void) {
     return 0;
 }
 
-void mh_stats_collect(mh_stats_t *st) {
+void mh_stats_collect(mh_stats_t *st) { mh_stats_collect_some(st, MH_STATS_ALL); }
+
+void mh_stats_collect_some(mh_stats_t *st, int what) {
     *st = (mh_stats_t){0};
-    mh_arena_for_each_span(count_span, st);
-    mh_tlh_for_each(count_cached, st);
-    st->allocated += st->large_bytes;
+    if (what & MH_STATS_WALK) {
+        mh_arena_for_each_span(count_span, st);
+        mh_tlh_for_each(count_cached, st);
+        st->allocated += st->large_bytes;
+    }
     mh_arena_stats_t a;
     mh_arena_stats(&a);
     st->active = a.active;
@@ -78,7 +82,7 @@ void mh_stats_collect(mh_stats_t *st) {
     st->memfd_bytes = a.file_bytes;
     st->memfd = a.memfd;
     st->regions = a.regions;
-    st->resident = read_pss();
+    if (what & MH_STATS_PSS) st->resident = read_pss();
     mh_info_t *info = mh_arena_info_page();
     if (info) {
         st->mesh_count = mh_load_relaxed(&info->mesh_count);

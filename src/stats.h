@@ -26,6 +26,12 @@ typedef struct mh_stats_s {
     mh_class_stats_t cls[MH_NUM_CLASSES];
 } mh_stats_t;
 
+// What a collection gathers beyond the cheap counters (arena totals, heap file,
+// mesh counters): a walk of every span and thread cache (allocated, per class,
+// threads), and this process's PSS (a read of smaps_rollup, which walks every mapping).
+enum { MH_STATS_WALK = 1, MH_STATS_PSS = 2, MH_STATS_ALL = 3 };
+void mh_stats_collect_some(mh_stats_t *st, int what);
+// Everything.
 void mh_stats_collect(mh_stats_t *st);
 // Writes a report to fd: level 1 totals, level 2 also per size class (attached spans
 // count the slots their thread has cached as in use).
