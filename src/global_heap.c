@@ -116,9 +116,24 @@ static mh_span_t *new_span(class_bin_t *b, unsigned cls) {
     return n ? got[0] : NULL;
 }
 
+// The fullest of the first few partial spans. New objects go where most objects are
+// already: sparse spans then only lose objects, until they empty (or mesh), instead of
+// being topped up forever at the occupancy where no partner fits. (The slots within a
+// span are still handed out in random order: the shuffle vector.)
+#define TAKE_SCAN 8
+static mh_span_t *fullest_partial(class_bin_t *b) {
+    mh_span_t *best = b->partial;
+    unsigned most = best ? mh_span_in_use(best) : 0, k = 1;
+    for (mh_span_t *s = best ? best->next : NULL; s && k < TAKE_SCAN; s = s->next, k++) {
+        unsigned used = mh_span_in_use(s);
+        if (used > most) best = s, most = used;
+    }
+    return best;
+}
+
 // A span with free slots, off every list; NULL when out of memory. Class lock held.
 static mh_span_t *take_span(class_bin_t *b, unsigned cls) {
-    mh_span_t *s = b->partial ? b->partial : b->empty ? b->empty : b->fresh;
+    mh_span_t *s = b->partial ? fullest_partial(b) : b->empty ? b->empty : b->fresh;
     if (s) {
         list_remove(b, s);
         return s;

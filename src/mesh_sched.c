@@ -10,6 +10,7 @@
 #include "mesh_sched.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <sys/prctl.h>
 #include <time.h>
 
@@ -273,15 +274,19 @@ void mh_mesh_maybe(unsigned hint) {
 // ---- background thread ---------------------------------------------------------------
 // With mesh.background_thread, meshing and page release also happen while the program
 // is idle (no frees to trigger them): every period (100 ms when meshing is off) the
-// thread runs a mesh tick and returns dirty pages; while ticks leave work it runs one
-// every BG_CONTINUE_NS, at most about a third of one core, until the backlog is gone.
+// thread runs a mesh tick and returns dirty pages; while ticks leave work it runs the
+// next one after BG_CONTINUE_NS while the program is idle, CONTINUE_NS while it is
+// busy freeing. The thread runs at SCHED_IDLE: it takes only CPU time nothing else
+// wants, so on a loaded machine a backlog waits for idle time instead of taking it
+// from the program (a tick holds one class for at most about 1 ms, and a program
+// thread that needs that class meanwhile gives its core to the tick).
 // "true" starts it at startup and again in a fork child (which has no threads but the
 // forking one). "auto" (the default) starts it from a mesh tick once the heap holds
 // AUTO_BACKGROUND_BYTES: the small, short-lived programs that make up most processes
 // under a system-wide preload never get a thread, the servers that fragment do; a fork
 // child starts its own only when it too runs a tick with a heap that large.
 
-#define BG_CONTINUE_NS 2000000
+#define BG_CONTINUE_NS 200000
 #define AUTO_BACKGROUND_BYTES ((size_t)64 << 20)
 // Busy: at least BUSY_FLUSHES free-path ticks skipped (each after tens of frees) since
 // the last tick; a timer's few frees keep a program idle.
@@ -290,7 +295,7 @@ void mh_mesh_maybe(unsigned hint) {
 static bool bg_failed; // auto: a start failed (seccomp, thread limits); quiet, no retry
 
 // Sleeps until the next tick is due: a period, backed off like the free-path ticks when
-// ticks find nothing; with work left 2 ms while the program is idle, 10 ms while it is
+// ticks find nothing; with work left 0.2 ms while the program is idle, 10 ms while it is
 // busy freeing (its own frees and allocations come first, and each mesh costs the
 // program's threads a TLB shootdown).
 static void bg_sleep(int64_t period) {
@@ -305,6 +310,8 @@ static void bg_sleep(int64_t period) {
 static void *background_main(void *arg) {
     (void)arg;
     prctl(PR_SET_NAME, "libmesh-bg", 0, 0, 0); // what top and ps show for it
+    struct sched_param idle = {0};
+    pthread_setschedparam(pthread_self(), SCHED_IDLE, &idle); // lowering needs no privilege
     uint64_t alone_check = 0;
     for (;;) {
         bg_sleep(mh_opt[MH_OPT_period_ms]);
