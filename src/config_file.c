@@ -28,11 +28,7 @@ static void problem(reporter_t *r, int line, const char *fmt, const char *a, con
                         : mh_snprintf(msg, sizeof msg, "%s: ", r->name);
     mh_snprintf(msg + n, sizeof msg - n, fmt, a, b);
     r->problems++;
-    if (r->problems <= MH_CONFIG_MAX_ERRORS) r->report(r->ctx, msg);
-    else if (r->problems == MH_CONFIG_MAX_ERRORS + 1) {
-        mh_snprintf(msg, sizeof msg, "%s: further problems not shown", r->name);
-        r->report(r->ctx, msg);
-    }
+    r->report(r->ctx, msg); // every one: the library sums them up, meshctl lists them
 }
 
 // ---- values ----------------------------------------------------------------------

@@ -5,7 +5,8 @@
 // The only module that uses libconfig and libc's allocating functions: it runs after
 // the heap can serve requests, never under an allocator lock. Bad input never stops
 // the program and never loses what can still be read: each problem becomes one report
-// line naming FILE:LINE (syntax errors are reported and the offending line skipped,
+// (the library prints only the first and how many there were; meshctl lists them all)
+// naming FILE:LINE (syntax errors are reported and the offending line skipped,
 // then parsing resumes); unknown keys, wrong types and out-of-range values are
 // reported and skipped. A missing default file is silent.
 #ifndef MH_CONFIG_FILE_H
@@ -16,7 +17,6 @@
 #include "options.h"
 
 #define MH_CONFIG_MAX_BYTES ((size_t)1 << 20)
-#define MH_CONFIG_MAX_ERRORS 8
 
 // Parses a configuration held in buf (len bytes, modified in place; any bytes) and
 // applies it to the options as source `name`. Returns the number of problems.

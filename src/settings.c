@@ -42,6 +42,41 @@ static void report_warn(void *ctx, const char *line) {
     mh_warn("%s", line);
 }
 
+// The file's problems in one line (design principle 2: under a system-wide preload a
+// broken file is read by every process): the first, and how many more there are.
+typedef struct {
+    int n;
+    long first_line; // the line the first problem is on (0: the file as a whole)
+    char first[400];
+} file_problems_t;
+
+// The line number of a "FILE:LINE: ..." report (0 for "FILE: ...").
+static long report_line(const char *msg) {
+    size_t k = mh_strlen(conf_path);
+    long line = 0;
+    if (msg[k] != ':') return 0;
+    for (const char *p = msg + k + 1; *p >= '0' && *p <= '9'; p++) line = line * 10 + (*p - '0');
+    return line;
+}
+
+static void report_file(void *ctx, const char *msg) {
+    file_problems_t *fp = ctx;
+    long line = report_line(msg);
+    if (fp->n++ == 0 || line < fp->first_line) {
+        fp->first_line = line;
+        mh_snprintf(fp->first, sizeof fp->first, "%s", msg);
+    }
+}
+
+static void read_file(int missing_ok, int secure) {
+    file_problems_t fp = {0, 0, ""};
+    mh_config_read_file(conf_path, missing_ok, secure, report_file, &fp);
+    if (fp.n == 1) mh_warn("%s", fp.first);
+    else if (fp.n > 1)
+        mh_warn("%s (and %d more problem%s in %s: 'meshctl config check %s' lists them all)", fp.first, fp.n - 1,
+                fp.n > 2 ? "s" : "", conf_path, conf_path);
+}
+
 const char *mh_settings_conf_path(void) { return conf_path; }
 
 static void stats_signal_handler(int sig) {
@@ -117,7 +152,7 @@ static void load(void) {
             missing_ok = 0;
         }
     }
-    mh_config_read_file(conf_path, missing_ok, secure, report_warn, NULL);
+    read_file(missing_ok, secure);
     if (!secure) mh_opt_apply_env(environ, report_warn, NULL);
     apply_effects();
 }

@@ -598,16 +598,19 @@ $key=${cshown//\"/} rc=0"
 
 # ---- bad input in the file ---------------------------------------------------------
 
-@test "each bad setting gets one message with file:line, the valid ones still apply" {
+@test "bad settings: one line for the file (the first, and how many more), meshctl lists each with file:line, the valid ones still apply" {
     local f="$CONF/problems.conf"
+    run "$MESH_BUILD_DIR/meshctl" config check "$f"
+    [ "$status" -eq 1 ]
+    assert_equal "$(grep -F "$f:" <<<"$output")" "$f:2: unknown option 'mesh.bogus'; ignored
+$f:4: mesh.class_at_a_time: expected true or false; ignored
+$f:8: checks.thp: expected one of \"warn\", \"disable\", \"off\"; ignored
+$f:12: stats.at_exit: expected an integer from 0 to 2; ignored
+$f:13: stats.signal: expected \"off\" or a signal name such as \"SIGUSR2\"; ignored
+$f:15: log.verbose: expected true or false; ignored"
     run_mesh MESH_CONF="$f" "$B/alloc" 7
     assert_unchanged 7
-    assert_equal "$(err_text)" "libmesh: $f:2: unknown option 'mesh.bogus'; ignored
-libmesh: $f:4: mesh.class_at_a_time: expected true or false; ignored
-libmesh: $f:8: checks.thp: expected one of \"warn\", \"disable\", \"off\"; ignored
-libmesh: $f:12: stats.at_exit: expected an integer from 0 to 2; ignored
-libmesh: $f:13: stats.signal: expected \"off\" or a signal name such as \"SIGUSR2\"; ignored
-libmesh: $f:15: log.verbose: expected true or false; ignored"
+    assert_equal "$(err_text)" "libmesh: $f:2: unknown option 'mesh.bogus'; ignored (and 5 more problems in $f: 'meshctl config check $f' lists them all)"
 
     run_mesh MESH_CONF="$f" MESH_VERBOSE=1 "$B/alloc" 7
     assert_unchanged 7
@@ -640,20 +643,20 @@ libmesh: $f:15: log.verbose: expected true or false; ignored"
     printf 'stats = { at_exit = 2; };\n' >>"$conf"
     run_mesh MESH_CONF="$conf" MESH_VERBOSE=1 "$B/alloc" 7
     assert_unchanged 7
-    assert_err_line "libmesh: $conf:1: unknown option 'period_ms'; ignored"
-    assert_err_line "libmesh: $conf:2: unknown option 'meshh.period_ms'; ignored"
-    assert_err_line "libmesh: $conf:3: unknown option 'mesh.sub'; ignored"
+    assert_err_line "libmesh: $conf:1: unknown option 'period_ms'; ignored (and 3 more problems in $conf: 'meshctl config check $conf' lists them all)"
     assert_err_line "libmesh: option stats.at_exit = 2  # $conf:5"
     assert_err_line "libmesh: option mesh.period_ms = 100  # default"
+    run "$MESH_BUILD_DIR/meshctl" config check "$conf"
+    grep -qF "$conf:2: unknown option 'meshh.period_ms'; ignored" <<<"$output" || fail "$output"
+    grep -qF "$conf:3: unknown option 'mesh.sub'; ignored" <<<"$output" || fail "$output"
 }
 
 @test "syntax errors skip their line; parsing resumes (data/config/syntax.conf)" {
     local f="$CONF/syntax.conf"
     run_mesh MESH_CONF="$f" MESH_VERBOSE=1 "$B/alloc" 7
     assert_unchanged 7
-    assert_err_line "libmesh: $f:4: syntax error; line skipped"
-    assert_err_line "libmesh: $f:5: syntax error; line skipped"
-    assert_err_count 2 "syntax error"
+    assert_err_line "libmesh: $f:4: syntax error; line skipped (and 1 more problem in $f: 'meshctl config check $f' lists them all)"
+    assert_err_count 1 "syntax error"
     assert_err_line "libmesh: option mesh.period_ms = 250  # $f:2"
     assert_err_line "libmesh: option checks.max_map_count = \"off\"  # $f:6"
     assert_err_line "libmesh: option stats.at_exit = 0  # default"
@@ -682,20 +685,29 @@ libmesh: $f:15: log.verbose: expected true or false; ignored"
 $stderr"
 }
 
-@test "more than 8 problems: 8 messages, then one 'further problems not shown'" {
+@test "ten problems: one line (the first, and how many more), meshctl config check lists all ten" {
     local conf="$BATS_TEST_TMPDIR/many.conf" i
     # libconfig refuses a second group of the same name, so use distinct groups
     for i in 1 2 3 4 5 6 7 8 9 10; do printf 'g%d = { bogus = 1; };\n' "$i"; done >"$conf"
     printf 'stats = { at_exit = 1; };\n' >>"$conf"
     run_mesh MESH_CONF="$conf" MESH_VERBOSE=1 "$B/alloc" 7
     assert_unchanged 7
-    for i in 1 2 3 4 5 6 7 8; do
-        assert_err_line "libmesh: $conf:$i: unknown option 'g$i.bogus'; ignored"
-    done
-    assert_err_line "libmesh: $conf: further problems not shown"
-    assert_err_count 0 "$conf:9:"
-    assert_err_count 0 "$conf:10:"
+    assert_err_line "libmesh: $conf:1: unknown option 'g1.bogus'; ignored (and 9 more problems in $conf: 'meshctl config check $conf' lists them all)"
     assert_err_line "libmesh: option stats.at_exit = 1  # $conf:11"
+    (($(grep -c "^libmesh: $conf:" <<<"$stderr") == 1)) || fail "more than one line about $conf: $stderr"
+    run "$MESH_BUILD_DIR/meshctl" config check "$conf"
+    [ "$status" -eq 1 ]
+    for i in 1 2 3 4 5 6 7 8 9 10; do
+        grep -qF "$conf:$i: unknown option 'g$i.bogus'; ignored" <<<"$output" || fail "meshctl config check misses line $i: $output"
+    done
+}
+
+@test "4 KiB of random bytes as the configuration: at most one libmesh line, the program runs" {
+    local conf="$BATS_TEST_TMPDIR/random.conf"
+    head -c 4096 /dev/urandom >"$conf"
+    run_mesh MESH_CONF="$conf" "$B/alloc" 7
+    assert_unchanged 7
+    (($(grep -c '^libmesh: ' <<<"$stderr") <= 1)) || fail "more than one libmesh line: $stderr"
 }
 
 @test "values longer than 63 characters are judged whole, not truncated" {
@@ -853,7 +865,7 @@ pad_to() {
     assert_err_line "libmesh: $mib: too large (1048577 bytes, the limit is 1 MiB); using defaults"
 }
 
-@test "binary garbage (4 KiB, fixed seed): one 'binary data' message, a valid last line applies" {
+@test "binary garbage (4 KiB, fixed seed): one line about the file, meshctl names the binary data once, a valid last line applies" {
     local bin="$BATS_TEST_TMPDIR/garbage.conf" nlines
     python3 -c '
 import random, sys
@@ -863,11 +875,13 @@ sys.stdout.buffer.write(bytes(r.getrandbits(8) for _ in range(4096)))' >"$bin"
     nlines=$(wc -l <"$bin")
     run_mesh MESH_CONF="$bin" MESH_VERBOSE=1 "$B/alloc" 7
     assert_unchanged 7
-    assert_err_count 1 "binary data in the file; line skipped"
-    grep -qE "^libmesh: $bin:[0-9]+: binary data in the file; line skipped\$" <<<"$stderr" ||
-        fail "no file:line on the binary data message: $stderr"
+    (($(grep -c "^libmesh: $bin" <<<"$stderr") == 1)) || fail "not one line about $bin: $stderr"
     assert_err_line "libmesh: option stats.at_exit = 2  # $bin:$nlines"
     assert_err_count 1 "per size class"
+    run "$MESH_BUILD_DIR/meshctl" config check "$bin"
+    (($(grep -c "binary data in the file; line skipped" <<<"$output") == 1)) || fail "$output"
+    grep -qE "^$bin:[0-9]+: binary data in the file; line skipped\$" <<<"$output" ||
+        fail "no file:line on the binary data message: $output"
 }
 
 @test "a NUL byte on one line: that line is skipped with file:line, the others apply" {
