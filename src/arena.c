@@ -8,6 +8,7 @@
 
 #include "check.h"
 #include "lock.h"
+#include "log.h"
 #include "meta_heap.h"
 #include "os.h"
 
@@ -215,10 +216,11 @@ static int map_region(size_t size, region_t *g) {
         g->file_off = mh_arena_st.file_size;
         g->shared = true;
         mh_arena_st.file_size += size;
-    } else {
+    } else { // no heap file, or RLIMIT_FSIZE refuses to grow it: private memory, quietly
         int rc = mh_os_map_anon(size, &p);
         if (rc) return rc;
         g->shared = false;
+        if (mh_arena_st.fd_tried && mh_arena_st.file_size) mh_degraded_quiet(MH_DEG_FILE);
     }
     g->base = (uintptr_t)p;
     g->size = size;

@@ -66,7 +66,18 @@ int mh_os_memfd_create(int *fd_out) {
     return 0;
 }
 
-int mh_os_ftruncate(int fd, uint64_t size) { return OS_CALL(ftruncate(fd, (off_t)size)); }
+// RLIMIT_FSIZE applies to the heap file as to any other: growing a file past it, or
+// writing past it, would raise SIGXFSZ, which kills a program that does not expect it.
+// So both are refused here first (EFBIG), and the caller falls back to private memory.
+static bool past_fsize_limit(uint64_t end) {
+    struct rlimit rl;
+    return getrlimit(RLIMIT_FSIZE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && end > rl.rlim_cur;
+}
+
+int mh_os_ftruncate(int fd, uint64_t size) {
+    if (past_fsize_limit(size)) return EFBIG;
+    return OS_CALL(ftruncate(fd, (off_t)size));
+}
 
 // fstat as a raw system call: libmesh exports an fstat of its own (wrap_io.c), and the
 // heap's own bookkeeping must not go through the program-facing wrapper (its first
@@ -95,6 +106,7 @@ int mh_os_file_blocks(int fd, uint64_t *bytes) {
 }
 
 int mh_os_write_at(int fd, const void *buf, size_t len, uint64_t off) {
+    if (past_fsize_limit(off + len)) return EFBIG;
     int saved = errno, rc = 0;
     while (len > 0) {
         ssize_t w = pwrite(fd, buf, len, (off_t)off);
@@ -309,6 +321,7 @@ static int copy_extent(int from, int to, uint64_t off, uint64_t len) {
 }
 
 int mh_os_copy_data(int from, int to, uint64_t off, uint64_t len) {
+    if (past_fsize_limit(off + len)) return EFBIG;
     int saved = errno, rc = 0;
     uint64_t end = off + len, pos = off;
     while (pos < end) {

@@ -17,6 +17,7 @@
 // Creates an anonymous memory file, moved to a high descriptor number with
 // close-on-exec (a daemon that closes low fds or dup2()s over them misses it).
 int mh_os_memfd_create(int *fd_out);
+// ftruncate; EFBIG (no SIGXFSZ) past RLIMIT_FSIZE.
 int mh_os_ftruncate(int fd, uint64_t size);
 // Identity of an open file, used to verify our memfd is still ours before use.
 int mh_os_file_id(int fd, uint64_t *dev, uint64_t *ino);
@@ -25,6 +26,7 @@ int mh_os_close(int fd);
 int mh_os_stat_fd(int fd, struct stat *st);
 // Bytes of storage a file really holds (st_blocks * 512): the honest size of a memfd.
 int mh_os_file_blocks(int fd, uint64_t *bytes);
+// pwrite of all of buf; EFBIG (no SIGXFSZ) when it would end past RLIMIT_FSIZE.
 int mh_os_write_at(int fd, const void *buf, size_t len, uint64_t off);
 int mh_os_read_at(int fd, void *buf, size_t len, uint64_t off);
 // Reads from fd's position until n bytes or the end (raw read system calls, EINTR
