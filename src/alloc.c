@@ -179,6 +179,6 @@ void *mh_realloc(void *p, size_t size, const char *who) {
 size_t mh_trim(void) {
     if (mh_init_ensure() != MH_INIT_READY) return 0;
     mh_mesh_migrate_all(); // after a fork: back onto our own heap file
-    if (mh_opt[MH_OPT_period_ms] > 0) mh_mesh_compact(); // meshing off means off here too
+    if (mh_opt[MH_OPT_period_ms] > 0) mh_mesh_compact(false); // meshing off means off here too
     return mh_arena_purge_all();
 }

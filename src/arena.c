@@ -10,9 +10,11 @@
 #include "lock.h"
 #include "log.h"
 #include "meta_heap.h"
+#include "options.h"
 #include "os.h"
 
 #include <errno.h>
+#include <sys/auxv.h>
 
 arena_state_t mh_arena_st = {.lock = MH_LOCK_INIT, .purge_lock = MH_LOCK_INIT, .fd = -1, .epoch = 1,
                    .all_current = true, .child_fd = -1, .frozen_fd = -1,
@@ -198,15 +200,23 @@ bool mh_arena_fd_still_ours(void) {
     return false;
 }
 
+// The heap file, with its first page mapped as the info page (meshctl reads it from
+// file offset 0); regions take the file from the second page on. Nothing happens
+// when it cannot be had (seccomp, an old kernel, RLIMIT_NOFILE or RLIMIT_FSIZE): the
+// heap stays on private memory.
 static void open_memfd(void) {
     mh_arena_st.fd_tried = true;
     int fd;
-    if (mh_os_memfd_create(&fd) != 0) return; // seccomp or old kernel: private memory
-    if (mh_os_file_id(fd, &mh_arena_st.fd_dev, &mh_arena_st.fd_ino) != 0) {
+    void *info;
+    if (mh_os_memfd_create(&fd) != 0) return;
+    if (mh_os_file_id(fd, &mh_arena_st.fd_dev, &mh_arena_st.fd_ino) != 0 || mh_os_ftruncate(fd, MH_PAGE_SIZE) != 0 ||
+        mh_os_map_file(NULL, MH_PAGE_SIZE, fd, 0, &info) != 0) {
         mh_os_close(fd);
         return;
     }
     mh_arena_st.fd = fd;
+    mh_arena_st.file_size = MH_PAGE_SIZE;
+    mh_plain_store_release(&mh_arena_st.info, info); // pairs: mh_arena_info_page
 }
 
 static int map_region(size_t size, region_t *g) {
@@ -228,13 +238,25 @@ static int map_region(size_t size, region_t *g) {
     return 0;
 }
 
+// The heap starts on private memory and takes its file (what meshing needs) once it
+// is large enough to be worth meshing (mh_arena_take_file): small and short-lived
+// programs never hold the descriptor, nor pay for shared-memory page faults. With the
+// threshold at 0 the first region already takes it.
+// The configuration is read only after the heap works; MESH_FILE_FROM_MIB is looked up
+// here, at the first region, so that 0 takes effect from the first allocation.
+extern char **environ;
+static bool file_from_start(void) {
+    if (!mh_arena_st.nregions && !getauxval(AT_SECURE)) mh_opt_apply_env_early(environ, MH_OPT_file_from_mib);
+    return mh_opt[MH_OPT_file_from_mib] == 0;
+}
+
 // Adds a region able to hold at least min_bytes; falls back to smaller sizes when the
 // address space is limited (RLIMIT_AS, overcommit policy).
 static region_t *add_region(size_t min_bytes) {
     if (mh_arena_st.nregions == MAX_REGIONS) return NULL;
-    if (!mh_arena_st.fd_tried) open_memfd();
+    if (!mh_arena_st.fd_tried && file_from_start()) open_memfd();
     if (!mh_arena_st.next_region) mh_arena_st.next_region = FIRST_REGION;
-    size_t need = mh_align_up(min_bytes + MH_PAGE_SIZE, (size_t)2 << 20); // + the info page
+    size_t need = mh_align_up(min_bytes, (size_t)2 << 20);
     size_t size = mh_arena_st.next_region > need ? mh_arena_st.next_region : need;
     region_t *g = &mh_arena_st.regions[mh_arena_st.nregions];
     if (map_region(size, g) != 0 && (size == need || map_region(need, g) != 0)) return NULL;
@@ -245,10 +267,6 @@ static region_t *add_region(size_t min_bytes) {
     mh_os_no_huge_pages((void *)g->base, g->size);
     mh_os_dump((void *)g->base, g->size, false);
     mh_arena_st.map_gen++;
-    if (g->shared && !mh_arena_st.info) { // file page 0: the info page meshctl reads
-        mh_plain_store_release(&mh_arena_st.info, (void *)g->base); // pairs: mh_arena_info_page
-        g->used = MH_PAGE_SIZE;
-    }
     if (mh_arena_st.next_region < MAX_REGION) mh_arena_st.next_region *= 2;
     mh_plain_store_release(&mh_arena_st.nregions, mh_arena_st.nregions + 1); // pairs: mh_arena_contains
     return g;
@@ -368,6 +386,13 @@ static void make_live(mh_span_t *s, bool map_all) {
     mh_arena_st.active_pages += s->pages;
 }
 
+// The heap takes its file as soon as it has grown to the threshold (and meshing is
+// on), from the allocation that crosses it: the later, the more there is to move.
+static void take_file_when_grown(void) {
+    if (mh_plain_load_relaxed(&mh_arena_st.fd_tried) || mh_opt[MH_OPT_period_ms] <= 0) return;
+    if (mh_arena_active_bytes() >= (size_t)mh_opt[MH_OPT_file_from_mib] << 20) (void)mh_arena_take_file();
+}
+
 mh_span_t *mh_arena_alloc(size_t pages, size_t align_pages, bool map_all, bool *zeroed) {
     if (pages == 0 || pages > ((size_t)1 << 31) || align_pages > ((size_t)1 << 30)) return NULL;
     size_t want = pages + (align_pages > 1 ? align_pages - 1 : 0);
@@ -388,6 +413,7 @@ mh_span_t *mh_arena_alloc(size_t pages, size_t align_pages, bool map_all, bool *
         *zeroed = !dirty;
     }
     mh_unlock(&mh_arena_st.lock);
+    take_file_when_grown();
     return s;
 }
 
@@ -420,6 +446,7 @@ unsigned mh_arena_alloc_spans(size_t pages, unsigned count, mh_span_t **out) {
         run = rest;
     }
     mh_unlock(&mh_arena_st.lock);
+    take_file_when_grown();
     return n;
 }
 
@@ -559,7 +586,56 @@ bool mh_arena_resize(mh_span_t *s, size_t new_pages) {
 
 bool mh_arena_in_use(void) { return mh_plain_load_acquire(&mh_arena_st.nregions) != 0; } // pairs: add_region
 
-void *mh_arena_info_page(void) { return mh_plain_load_acquire(&mh_arena_st.info); } // pairs: add_region
+void *mh_arena_info_page(void) { return mh_plain_load_acquire(&mh_arena_st.info); } // pairs: open_memfd
+
+// ---- taking the heap file -------------------------------------------------------------
+// Every region the heap has so far becomes part of the new file: its untouched tail is
+// mapped from the file at once (nothing to copy), and its used part is left stale, as
+// a fork leaves it: live spans move onto the file through migration (arena_fork.c),
+// copying only the pages they use, free runs get file pages when they are reused or
+// the sweep passes. Until a span has moved it is not meshed.
+
+static bool take_file_locked(void) {
+    open_memfd();
+    if (mh_arena_st.fd < 0) return false;
+    size_t total = mh_arena_st.file_size;
+    for (unsigned i = 0; i < mh_arena_st.nregions; i++) total += mh_arena_st.regions[i].size;
+    if (mh_os_ftruncate(mh_arena_st.fd, total) != 0) { // RLIMIT_FSIZE: stay private
+        mh_os_close(mh_arena_st.fd);
+        mh_arena_st.fd = -1;
+        mh_plain_store_release(&mh_arena_st.info, NULL);
+        return false;
+    }
+    mh_arena_st.anon_epoch = mh_arena_st.epoch++; // what is there now is stale, from private memory
+    for (unsigned i = 0; i < mh_arena_st.nregions; i++) {
+        region_t *g = &mh_arena_st.regions[i];
+        g->file_off = mh_arena_st.file_size;
+        mh_arena_st.file_size += g->size;
+        g->shared = true;
+        void *p;
+        size_t tail = g->size - g->used;
+        if (tail && mh_os_map_file((void *)(g->base + g->used), tail, mh_arena_st.fd,
+                                   g->file_off + g->used, &p) != 0)
+            g->used = g->size; // no mapping (a VMA limit): the tail is never handed out
+        g->dump_mark = g->size; // a new mapping is dumpable: so is the whole region now
+    }
+    mh_arena_st.all_current = mh_arena_st.nregions == 0;
+    mh_arena_st.sweep_found = mh_arena_st.sweep_stale = mh_arena_st.sweep_idle = false;
+    mh_arena_st.sweep_region = 0;
+    mh_arena_st.sweep_next = 0;
+    mh_arena_vmas_unknown();
+    return true;
+}
+
+bool mh_arena_take_file(void) {
+    if (mh_plain_load_acquire(&mh_arena_st.fd_tried)) return mh_arena_st.fd >= 0;
+    mh_lock(&mh_arena_st.purge_lock);
+    mh_lock(&mh_arena_st.lock);
+    bool ok = mh_arena_st.fd_tried ? mh_arena_st.fd >= 0 : take_file_locked();
+    mh_unlock(&mh_arena_st.lock);
+    mh_unlock(&mh_arena_st.purge_lock);
+    return ok;
+}
 
 bool mh_arena_contains(const void *ptr) {
     uintptr_t p = (uintptr_t)ptr;
@@ -673,8 +749,6 @@ static int map_counted(const region_t *g, mh_span_t *s, uintptr_t va, size_t len
     void *p;
     int rc = mh_os_map_file((void *)va, len, mh_arena_st.fd, off, &p);
     if (rc) return rc;
-    // A VMA flag: the new mapping needs it as much as its neighbours (or none merges).
-    mh_os_no_huge_pages((void *)va, len);
     if (s) s->maps_off = off == file_off_of(g, va) ? 0 : off;
     mh_arena_st.vma_breaks = (size_t)((long)mh_arena_st.vma_breaks + delta);
     mh_arena_st.map_gen++;

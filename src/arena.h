@@ -3,8 +3,10 @@
 // Layer 3 (memory): os, meta_heap, span.
 // The arena is a set of regions, each a MAP_SHARED mapping of one memfd at its own file
 // offset (virtual page i of a region starts backed by file page region.file_off + i),
-// or private anonymous memory when no memfd can be had. Regions are added as the heap
-// grows (256 MiB, doubling to 64 GiB each), so there is no fixed heap limit.
+// or private anonymous memory before the heap takes its file (mesh.file_from_mib) or
+// when no memfd can be had. Regions are added as the heap grows (256 MiB, doubling to
+// 64 GiB each), so there is no fixed heap limit. The file's first page is the info
+// page, mapped on its own.
 //
 // A two-level page directory maps any address to the span that owns its page in O(1):
 // top level per GiB of address space, a lazily mapped leaf of span pointers per GiB.
@@ -106,6 +108,9 @@ void mh_arena_set_purger(bool (*purger)(void));
 bool mh_arena_resize(mh_span_t *s, size_t new_pages);
 // True once the heap holds any memory.
 bool mh_arena_in_use(void);
+// Moves the heap onto its file (a memfd) if it is not there yet: see arena.c. False
+// when it has none and cannot have one (it then stays on private memory for good).
+bool mh_arena_take_file(void);
 // The info page (first page of the heap file), or NULL before the first shared region.
 void *mh_arena_info_page(void);
 // True when p lies inside one of the arena's regions (even if no span owns it).

@@ -62,7 +62,6 @@ static bool is_meshed(const mh_span_t *s) {
 
 static const mh_span_t *leader_of(const mh_span_t *s) { return s->kind == MH_KIND_ALIAS ? s->leader : s; }
 
-static bool is_info_region(const region_t *g) { return (void *)g->base == mh_arena_st.info; }
 
 static int new_file(void) {
     int fd;
@@ -106,7 +105,7 @@ static int privatize(uintptr_t va, size_t len, const void *view, int fd, uint64_
     else rc = mh_os_read_data(fd, off, len, tmp);
     if (rc == 0) rc = mh_os_move(tmp, len, (void *)va);
     if (rc) mh_os_unmap(tmp, len);
-    else if (len > MH_PAGE_SIZE) mh_os_no_huge_pages((void *)va, len);
+    else mh_os_no_huge_pages((void *)va, len);
     return rc;
 }
 
@@ -121,8 +120,7 @@ static bool privatize_heap(int fd) {
         region_t *g = &mh_arena_st.regions[i];
         if (!g->shared) continue;
         uintptr_t end = g->base + g->used;
-        if (is_info_region(g)) ok &= privatize(g->base, MH_PAGE_SIZE, (void *)g->base, -1, 0) == 0;
-        for (uintptr_t p = g->base + (is_info_region(g) ? MH_PAGE_SIZE : 0); p < end;) {
+        for (uintptr_t p = g->base; p < end;) {
             uintptr_t at = p;
             mh_span_t *s = mh_arena_walk(&p);
             if (!s || s->kind == MH_KIND_FREE || s->kind == MH_KIND_BUSY) {
@@ -138,6 +136,8 @@ static bool privatize_heap(int fd) {
         }
         if (g->used < g->size) ok &= mh_os_map_anon_at((void *)end, g->size - g->used) == 0;
     }
+    void *info = mh_arena_st.info;
+    if (info) ok &= privatize((uintptr_t)info, MH_PAGE_SIZE, info, -1, 0) == 0;
     // Private anonymous memory from now on, the way a heap without memfd starts: runs
     // are released with MADV_DONTNEED, nothing is meshed, migrated or copied at fork.
     for (unsigned i = 0; i < mh_arena_st.nregions; i++) mh_arena_st.regions[i].shared = false;
@@ -210,8 +210,6 @@ static void runs_flush(runs_t *r) {
         detach_populated(r->lo, r->hi - r->lo);
         if (mh_os_map_private((void *)r->lo, r->hi - r->lo, r->fd, file_off(r->g, r->lo)) != 0)
             r->failed = true;
-        else
-            mh_os_no_huge_pages((void *)r->lo, r->hi - r->lo);
     }
     r->lo = r->hi = 0;
 }
@@ -253,7 +251,7 @@ static void prepare_meshed(runs_t *r, mh_span_t *s, int cfd, uint32_t old_epoch)
 static void prepare_region(region_t *g, int old_fd, int pfd, int cfd, uint32_t old_epoch,
                            bool walk, bool *failed) {
     runs_t r = {g, old_fd, 0, 0, false};
-    uintptr_t lo = g->base + (is_info_region(g) ? MH_PAGE_SIZE : 0), end = g->base + g->used;
+    uintptr_t lo = g->base, end = g->base + g->used;
     if (!walk) {
         runs_add(&r, lo, end);
     } else {
@@ -279,17 +277,7 @@ static void prepare_region(region_t *g, int old_fd, int pfd, int cfd, uint32_t o
         size_t len = g->size - g->used;
         int rc = pfd >= 0 ? mh_os_map_file((void *)end, len, pfd, file_off(g, end), &p)
                           : mh_os_map_anon_at((void *)end, len);
-        if (rc == 0) mh_os_no_huge_pages((void *)end, len);
-        else *failed = true;
-    }
-    if (is_info_region(g)) { // meshctl reads the info page from the current file
-        bool ok = pfd >= 0 && mh_os_write_at(pfd, mh_arena_st.info, MH_PAGE_SIZE, g->file_off) == 0 &&
-                  mh_os_write_at(cfd, mh_arena_st.info, MH_PAGE_SIZE, g->file_off) == 0 &&
-                  mh_os_map_file(mh_arena_st.info, MH_PAGE_SIZE, pfd, g->file_off, &p) == 0;
-        if (!ok && mh_os_map_private(mh_arena_st.info, MH_PAGE_SIZE, old_fd, g->file_off) != 0) *failed = true;
-        // meshctl stats must not take the frozen file's stale copy for the live one.
-        static const char retired[16];
-        if (ok) (void)mh_os_write_at(old_fd, retired, sizeof retired, g->file_off);
+        if (rc != 0) *failed = true;
     }
 }
 
@@ -310,7 +298,7 @@ static bool protect_heap(void) {
 // Writes a copy of every live span (a meshed group's merged content at its leader's
 // offset) to cfd. False on a failed write (ENOSPC, a file-size limit).
 static bool copy_spans(int cfd) {
-    bool ok = true;
+    bool ok = !mh_arena_st.info || mh_os_write_at(cfd, mh_arena_st.info, MH_PAGE_SIZE, 0) == 0;
     for (unsigned i = 0; i < mh_arena_st.nregions; i++) {
         region_t *g = &mh_arena_st.regions[i];
         for (uintptr_t p = g->base; ok && g->shared && p < g->base + g->used;) {
@@ -321,6 +309,19 @@ static bool copy_spans(int cfd) {
         }
     }
     return ok;
+}
+
+// The info page (the file's first page): meshctl reads it from the current file, so
+// parent and child each get a copy in their new file, and the frozen file's copy is
+// marked retired (meshctl must not take its stale counters for live ones).
+static void prepare_info(int old_fd, int pfd, int cfd, bool *failed) {
+    void *info = mh_arena_st.info, *p;
+    if (!info) return;
+    bool ok = pfd >= 0 && mh_os_write_at(pfd, info, MH_PAGE_SIZE, 0) == 0 &&
+              mh_os_write_at(cfd, info, MH_PAGE_SIZE, 0) == 0 && mh_os_map_file(info, MH_PAGE_SIZE, pfd, 0, &p) == 0;
+    if (!ok && mh_os_map_private(info, MH_PAGE_SIZE, old_fd, 0) != 0) *failed = true;
+    static const char retired[16];
+    if (ok) (void)mh_os_write_at(old_fd, retired, sizeof retired, 0);
 }
 
 // Our descriptor was closed behind our back (or a mapping failed), so the frozen file
@@ -391,6 +392,7 @@ void mh_arena_fork_prepare(bool meshed, bool barrier) {
     for (unsigned i = 0; i < mh_arena_st.nregions; i++)
         if (mh_arena_st.regions[i].shared)
             prepare_region(&mh_arena_st.regions[i], old_fd, pfd, cfd, old_epoch, walk, &failed);
+    prepare_info(old_fd, pfd, cfd, &failed);
     mh_arena_vmas_unknown();
     mh_arena_st.epoch++; // every span is stale now, in both processes
     mh_arena_st.all_current = false;
@@ -434,11 +436,12 @@ void mh_arena_fork_parent(void) {
 // heap is current again (the copying path). False when a mapping failed.
 static bool child_map_copies(void) {
     void *p;
+    if (mh_arena_st.info && mh_os_map_file(mh_arena_st.info, MH_PAGE_SIZE, mh_arena_st.child_fd, 0, &p) != 0)
+        return false;
     for (unsigned i = 0; i < mh_arena_st.nregions; i++) {
         region_t *g = &mh_arena_st.regions[i];
         if (!g->shared) continue;
         if (mh_os_map_file((void *)g->base, g->size, mh_arena_st.child_fd, g->file_off, &p) != 0) return false;
-        mh_os_no_huge_pages((void *)g->base, g->size);
     }
     set_current_fd(mh_arena_st.child_fd); // aliases are remapped onto it below
     mh_arena_st.epoch++;
@@ -463,15 +466,14 @@ static bool child_map_copies(void) {
 // file; the untouched tails onto that file too. False when a mapping failed.
 static bool child_map_meshed(void) {
     void *p;
+    if (mh_arena_st.info && mh_os_map_file(mh_arena_st.info, MH_PAGE_SIZE, mh_arena_st.child_fd, 0, &p) != 0)
+        return false;
     for (unsigned i = 0; i < mh_arena_st.nregions; i++) {
         region_t *g = &mh_arena_st.regions[i];
         if (!g->shared) continue;
         if (g->used < g->size &&
             mh_os_map_file((void *)(g->base + g->used), g->size - g->used, mh_arena_st.child_fd,
                            file_off(g, g->base + g->used), &p) != 0)
-            return false;
-        if (is_info_region(g) &&
-            mh_os_map_file(mh_arena_st.info, MH_PAGE_SIZE, mh_arena_st.child_fd, g->file_off, &p) != 0)
             return false;
         for (uintptr_t q = g->base; mh_arena_st.child_meshed && q < g->base + g->used;) {
             mh_span_t *s = mh_arena_walk(&q);
@@ -655,13 +657,15 @@ static int copy_run(const region_t *g, uintptr_t from, size_t len, copied_t *run
     return rc;
 }
 
-static int copy_out(const region_t *g, uintptr_t lo, size_t len, bool know_frozen, copied_t *runs) {
+// anon: the pages are private anonymous memory (the heap before it took its file):
+// only the ones present (or swapped) hold data.
+static int copy_out(const region_t *g, uintptr_t lo, size_t len, bool know_frozen, bool anon, copied_t *runs) {
     uint64_t present[MIGRATE_CHUNK_PAGES];
     size_t npages = len >> MH_PAGE_SHIFT;
     runs->n = 0;
     runs->all = false;
     int pm = npages <= MIGRATE_CHUNK_PAGES ? mh_os_open_pagemap() : -1;
-    bool sparse = pm >= 0 && know_frozen &&
+    bool sparse = pm >= 0 && (know_frozen || anon) &&
                   mh_os_read_at(pm, present, npages * sizeof present[0],
                                 (lo >> MH_PAGE_SHIFT) * sizeof present[0]) == 0;
     if (pm >= 0) mh_os_close(pm);
@@ -675,7 +679,7 @@ static int copy_out(const region_t *g, uintptr_t lo, size_t len, bool know_froze
         bool copy = false;
         if (i < npages) {
             uint64_t off = file_off(g, lo) + (i << MH_PAGE_SHIFT);
-            if (off >= data_hi && mh_os_seek_data(mh_arena_st.frozen_fd, off, &data_lo, &data_hi) != 0)
+            if (off >= data_hi && (anon || mh_os_seek_data(mh_arena_st.frozen_fd, off, &data_lo, &data_hi) != 0))
                 data_lo = data_hi = UINT64_MAX; // no data from off on
             copy = (present[i] >> 62) != 0 || (off >= data_lo && off < data_hi);
         }
@@ -813,18 +817,18 @@ size_t mh_arena_migrate(const mh_migrant_t *m) {
     }
     // Which file the pages came from: the one the last fork froze, or an older one.
     bool know_frozen = mh_arena_st.frozen_fd >= 0 && m->backing == mh_arena_st.frozen_epoch;
+    bool anon = m->backing == mh_arena_st.anon_epoch && mh_arena_st.anon_epoch != 0;
     void *p;
     // A range holding a thread's alternate signal stack is refused by the barrier: such
     // a span stays on the frozen file until the stack moves.
     copied_t runs;
     if (mh_barrier_raise(nr, starts, lens)) {
-        bool ok = copy_out(g, lo, hi - lo, know_frozen && !leader, &runs) == 0 &&
+        bool ok = copy_out(g, lo, hi - lo, know_frozen && !leader, anon && !leader, &runs) == 0 &&
                   mh_os_map_file((void *)lo, hi - lo, mh_arena_st.fd, file_off(g, lo), &p) == 0;
         if (ok && leader) ok = move_group(s, g, lo, hi);
         mh_barrier_lower(!ok); // on failure the ranges left are still read-only
         if (ok) {
             moved = hi - lo;
-            if (moved > MH_PAGE_SIZE) mh_os_no_huge_pages((void *)lo, moved);
             populate_copied(lo, moved, &runs);
             migrant_done(m, lo, hi);
         }

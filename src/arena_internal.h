@@ -47,7 +47,7 @@ typedef struct arena_state_s {
     bins_t dirty, clean;
     mh_span_t *lru_head, *lru_tail; // dirty runs, oldest first
     size_t dirty_pages, active_pages;
-    void *info;  // first page of the first shared region (see info.h)
+    void *info;  // the heap file's first page, mapped on its own (see info.h)
     // Fork (arena_fork.c). A span or run whose backing == epoch maps the current file
     // (mh_arena_st.fd) shared; any other is "stale": it still maps a file a fork froze.
     uint32_t epoch;
@@ -63,6 +63,8 @@ typedef struct arena_state_s {
     struct { void *addr; size_t len; } detached[MH_DETACHED_MAX]; // see arena_fork.c
     unsigned ndetached;
     bool privatized;      // the heap file was lost and the heap copied to private memory
+    uint32_t anon_epoch;  // spans of this epoch are stale on private anonymous memory
+                          // (from before the heap took its file), not on a frozen file
     // VMA accounting (arena.c): breaks between neighbouring pages of shared regions
     // whose mappings the kernel cannot merge; exact while vmas_exact.
     size_t vma_breaks;

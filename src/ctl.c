@@ -74,7 +74,7 @@ static int run_action(const char *name, void *oldp, size_t *oldlenp) {
         !mh_streq(name, "arena.purge"))
         return ENOENT;
     if (oldlenp && *oldlenp != sizeof(size_t)) return EINVAL;
-    if (mh_streq(name, "mesh.compact")) mh_mesh_compact(); // explicit: even with period 0
+    if (mh_streq(name, "mesh.compact")) mh_mesh_compact(true); // explicit: even with period 0
     size_t released = mh_arena_purge_all();
     return write_out(oldp, oldlenp, &released, sizeof released);
 }

@@ -60,6 +60,7 @@ static struct {
     long max_map;        // vm.max_map_count at the last count
     size_t program;      // VMAs outside the heap's regions at the last count
     uint64_t counted_ns; // when (0: never)
+    uint64_t counted_gen; // the arena's mapping generation then
 } budget;
 
 static void count_vmas(void) {
@@ -68,6 +69,7 @@ static void count_vmas(void) {
     uint64_t gen = mh_arena_map_gen();
     size_t inside, total;
     budget.counted_ns = mh_os_now_ns() | 1;
+    budget.counted_gen = gen;
     long m = mh_check_max_map_count("");
     budget.max_map = m > 0 ? m : 65530;
     if (mh_os_count_maps(lo, hi, n, &inside, &total) != 0) return; // no /proc: keep the estimate
@@ -85,10 +87,13 @@ static size_t heap_limit(void) {
 // or (at most once a second) the heap's own count is an estimate or near the limit.
 // Called at the start of a tick or pass, outside every class lock (reading
 // /proc/self/maps of a process with tens of thousands of mappings takes milliseconds).
+// Once a fork's (or the heap file's) migration is over, the count is made exact again
+// at once.
 void mh_mesh_budget_refresh(void) {
     bool exact;
     size_t heap = mh_arena_vmas(&exact), limit = heap_limit(), near = limit / 16 > 1024 ? limit / 16 : 1024;
-    if (!budget.counted_ns ||
+    bool settled = !exact && !mh_arena_migration_pending() && mh_arena_map_gen() != budget.counted_gen;
+    if (!budget.counted_ns || settled ||
         ((!exact || heap + near > limit) && mh_os_now_ns() - budget.counted_ns > RECOUNT_NS))
         count_vmas();
 }

@@ -71,8 +71,24 @@ static mh_pass_t class_pass(unsigned cls, uint64_t t0) {
     return pass;
 }
 
+// ---- the heap file -------------------------------------------------------------------
+// The heap moves onto its file (the memfd meshing needs) once it holds mesh.file_from_mib
+// MiB, and only while meshing is on: small programs, and any program with meshing off,
+// never hold the descriptor. What was allocated before moves onto the file through
+// fork migration's steps (it is stale until then, and not meshed).
+
+static void take_file_if_due(void) {
+    if (mh_opt[MH_OPT_period_ms] <= 0) return;
+    if (mh_arena_active_bytes() >= (size_t)mh_opt[MH_OPT_file_from_mib] << 20) (void)mh_arena_take_file();
+}
+
+// mh_mesh_class is for tests and benchmarks: the heap takes its file and moves onto it
+// first, whatever its size, so the class can be meshed at once.
 size_t mh_mesh_class(unsigned cls) {
-    if (!mh_mesh_class_meshable(cls) || !mh_fault_ready()) return 0;
+    if (!mh_mesh_class_meshable(cls)) return 0;
+    (void)mh_arena_take_file();
+    mh_mesh_migrate_all();
+    if (!mh_fault_ready()) return 0;
     mh_lock(&pass_lock);
     mh_mesh_budget_refresh();
     mh_pass_t pass = class_pass(cls, mh_os_now_ns());
@@ -162,7 +178,9 @@ void mh_mesh_migrate_all(void) {
 // Every class until a pass over it ends with nothing left to try, in passes of at most
 // the usual budget each, so a long compaction still never holds a class for more than
 // about a millisecond at a time.
-size_t mh_mesh_compact(void) {
+size_t mh_mesh_compact(bool any_size) {
+    if (any_size) (void)mh_arena_take_file(); // mesh.compact asks for meshing, whatever the size
+    else take_file_if_due();
     mh_mesh_migrate_all(); // meshable again first
     size_t total = 0;
     if (!mh_fault_ready()) return 0;
@@ -267,6 +285,7 @@ void mh_mesh_maybe(unsigned hint) {
     uint64_t wait = (uint64_t)period * 1000000u << (idle_passes < 5 ? idle_passes : 5);
     if (now - last < wait) return;
     if (!mh_cas_seqcst(&last_pass_ns, &last, now)) return; // another thread runs it
+    take_file_if_due();
     auto_background();
     run_tick(hint, now);
 }
@@ -316,6 +335,7 @@ static void *background_main(void *arg) {
     for (;;) {
         bg_sleep(mh_opt[MH_OPT_period_ms]);
         if (!mh_opt[MH_OPT_background_thread] || mh_helper_alone(&alone_check)) break;
+        take_file_if_due();
         migrate_maybe();
         if (mh_opt[MH_OPT_period_ms] > 0) {
             uint64_t now = coarse_now_ns();

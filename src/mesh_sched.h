@@ -19,8 +19,9 @@
 // MH_NUM_CLASSES for none. Called by the free paths once their own work is done.
 void mh_mesh_maybe(unsigned hint);
 // Meshes every class until no pass finds more (and finishes fork migration first);
-// returns the pairs meshed.
-size_t mh_mesh_compact(void);
+// returns the pairs meshed. any_size: take the heap file now even if the heap is
+// smaller than mesh.file_from_mib (mesh.compact; malloc_trim keeps the threshold).
+size_t mh_mesh_compact(bool any_size);
 // Finishes the migration of heap pages that forks left copy-on-write (also with
 // meshing off: it gives the frozen heap file's memory back).
 void mh_mesh_migrate_all(void);

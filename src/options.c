@@ -248,6 +248,15 @@ static const char *env_lookup(char *const *envp, const char *name) {
     return NULL;
 }
 
+void mh_opt_apply_env_early(char *const *envp, int id) {
+    const mh_opt_desc_t *d = &mh_opt_desc[id];
+    const char *val = d->env ? env_lookup(envp, d->env) : NULL;
+    int64_t v;
+    char why[160];
+    if (val && mh_opt_parse(id, val, &v, why, sizeof why) == 0)
+        mh_opt_set(id, v, (mh_opt_origin_t){MH_SRC_ENV, 0, d->env});
+}
+
 void mh_opt_apply_env(char *const *envp, mh_report_fn report, void *ctx) {
     for (int id = 0; id < MH_OPT_COUNT; id++) {
         const mh_opt_desc_t *d = &mh_opt_desc[id];

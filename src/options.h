@@ -57,6 +57,10 @@ size_t mh_opt_format_origin(int id, const char *file, char *buf, size_t n);
 // Sets a value if src ranks at least as high as the current value's source.
 void mh_opt_set(int id, int64_t v, mh_opt_origin_t origin);
 void mh_opt_reset_defaults(void);
+// Applies one option's variable from envp now, silently (a bad value is reported by
+// mh_opt_apply_env later): for what the first allocation already depends on. The
+// caller skips it in secure-execution programs, as mh_opt_apply_env's caller does.
+void mh_opt_apply_env_early(char *const *envp, int id);
 // Applies MESH_* (and MALLOCSTATS) from envp; bad values are reported and skipped.
 void mh_opt_apply_env(char *const *envp, mh_report_fn report, void *ctx);
 

@@ -181,11 +181,16 @@ int mh_os_open_pagemap(void) {
     return fd;
 }
 
+// Every mapping of the heap carries MADV_NOHUGEPAGE: a huge page under a span would
+// defeat meshing at 4 KiB, and a mapping whose flags differ from its neighbours' is a
+// VMA of its own even where its file offsets continue theirs (arena.c counts VMAs on
+// the rule that they merge).
 int mh_os_map_file(void *addr, size_t len, int fd, uint64_t off, void **out) {
     int saved = errno;
     int flags = MAP_SHARED | MAP_NORESERVE | (addr ? MAP_FIXED : 0);
     void *p = mmap(addr, len, PROT_READ | PROT_WRITE, flags, fd, (off_t)off);
     int rc = p == MAP_FAILED ? errno : 0;
+    if (rc == 0) madvise(p, len, MADV_NOHUGEPAGE);
     errno = saved;
     if (rc == 0) *out = p;
     return rc;
@@ -206,6 +211,7 @@ int mh_os_map_private(void *addr, size_t len, int fd, uint64_t off) {
     void *p = mmap(addr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_NORESERVE | MAP_FIXED, fd,
                    (off_t)off);
     int rc = p == MAP_FAILED ? errno : 0;
+    if (rc == 0) madvise(p, len, MADV_NOHUGEPAGE);
     errno = saved;
     return rc;
 }
@@ -242,6 +248,7 @@ int mh_os_map_anon_at(void *addr, size_t len) {
     void *p = mmap(addr, len, PROT_READ | PROT_WRITE,
                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
     int rc = p == MAP_FAILED ? errno : 0;
+    if (rc == 0) madvise(p, len, MADV_NOHUGEPAGE);
     errno = saved;
     return rc;
 }

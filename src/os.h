@@ -40,7 +40,8 @@ int mh_os_seek_data(int fd, uint64_t off, uint64_t *data, uint64_t *hole);
 // /proc/self/pagemap of this process (opened per use: a fork child is another
 // process), or -1.
 int mh_os_open_pagemap(void);
-// Maps len bytes of fd at off (shared); at addr exactly when addr != NULL.
+// Maps len bytes of fd at off (shared); at addr exactly when addr != NULL. Every heap
+// mapping made here carries MADV_NOHUGEPAGE (see os.c).
 int mh_os_map_file(void *addr, size_t len, int fd, uint64_t off, void **out);
 // Maps len bytes of fd at off copy-on-write (MAP_PRIVATE) at addr exactly: the fork
 // scheme's view of a frozen heap file.

@@ -327,6 +327,45 @@ static int check_preload(const char *root) {
     return bad;
 }
 
+// vm.max_map_count: libmesh's heap may use the limit less a reserve for the program (a
+// quarter of it, at least 4096; src/mesh.c) less the program's own mappings, and each
+// meshed span costs VMAs. Below 4096 nothing is left for the heap (FAIL); below the
+// 1048576 of the libmesh package's sysctl drop-in (and Fedora's default) large heaps
+// stop meshing early (warn). The hint depends on whether the drop-in is installed.
+#define MAP_COUNT_WANT 1048576L
+#define MAP_COUNT_DROPIN "/usr/lib/sysctl.d/10-libmesh.conf"
+
+static int check_max_map_count(const char *root) {
+    long maps = mh_check_max_map_count(root);
+    if (maps < 0) {
+        printf("warn  vm.max_map_count: cannot be read\n");
+        return 0;
+    }
+    long reserve = maps / 4 > 4096 ? maps / 4 : 4096, heap = maps > reserve ? maps - reserve : 0;
+    if (maps >= MAP_COUNT_WANT) {
+        printf("ok    vm.max_map_count is %ld: it leaves libmesh's heap at most %ld VMAs, less the "
+               "program's own mappings\n", maps, heap);
+        return 0;
+    }
+    char path[512];
+    snprintf(path, sizeof path, "%s%s", root, MAP_COUNT_DROPIN);
+    int installed = access(path, F_OK) == 0;
+    if (maps < 4096)
+        printf("FAIL  vm.max_map_count is %ld: it leaves libmesh's heap no VMAs (a reserve of 4096 "
+               "stays for the program), so nothing is meshed; ", maps);
+    else
+        printf("warn  vm.max_map_count is %ld: it leaves libmesh's heap at most %ld VMAs, less the "
+               "program's own mappings, so meshing stops early; ", maps, heap);
+    if (installed)
+        printf("%s is installed but not in force (a later sysctl.d file may set it lower; in a "
+               "container the host sets it): sysctl -w vm.max_map_count=%ld\n", MAP_COUNT_DROPIN,
+               MAP_COUNT_WANT);
+    else
+        printf("raise it: sysctl -w vm.max_map_count=%ld, or at boot with the libmesh package's "
+               "%s\n", MAP_COUNT_WANT, MAP_COUNT_DROPIN);
+    return maps < 4096;
+}
+
 static int cmd_check(int argc, char **argv) {
     const char *root = "";
     if (wants_help(argc, argv)) {
@@ -347,16 +386,7 @@ static int cmd_check(int argc, char **argv) {
         else
             printf("ok    transparent huge pages: not supported by this kernel\n");
     }
-    long maps = mh_check_max_map_count(root);
-    if (maps < 0) {
-        printf("warn  vm.max_map_count: cannot be read\n");
-    } else if (maps < 65530) {
-        printf("%s  vm.max_map_count is %ld: meshing will stop early; raise it with "
-               "sysctl -w vm.max_map_count=262144\n", maps < 4096 ? "FAIL" : "warn", maps);
-        problems += maps < 4096;
-    } else {
-        printf("ok    vm.max_map_count is %ld\n", maps);
-    }
+    problems += check_max_map_count(root);
     long fd = syscall(SYS_memfd_create, "meshctl_check", 1U);
     if (fd < 0) {
         printf("FAIL  memfd_create: %s: libmesh falls back to private memory and cannot mesh\n",
@@ -432,6 +462,17 @@ static int open_heap_file(const char *pid) {
     return fd;
 }
 
+// The process has libmesh loaded (its /proc/PID/maps names libmesh.so).
+static bool maps_libmesh(const char *pid) {
+    char path[64], line[1024];
+    snprintf(path, sizeof path, "/proc/%s/maps", pid);
+    FILE *f = fopen(path, "r");
+    bool found = false;
+    while (f && !found && fgets(line, sizeof line, f)) found = strstr(line, "/libmesh.so") != NULL;
+    if (f) fclose(f);
+    return found;
+}
+
 static int cmd_stats(int argc, char **argv) {
     if (wants_help(argc, argv)) {
         printf("usage: meshctl stats PID\n");
@@ -447,11 +488,21 @@ static int cmd_stats(int argc, char **argv) {
         return EXIT_CANNOT;
     }
     int fd = open_heap_file(pid);
+    if (fd < 0 && (errno == EACCES || errno == EPERM)) {
+        fprintf(stderr, "meshctl: stats: no permission to read process %s (run as its user or root)\n", pid);
+        return EXIT_CANNOT;
+    }
+    if (fd < 0 && maps_libmesh(pid)) { // libmesh, whose heap has not taken its file (yet)
+        snprintf(path, sizeof path, "/proc/%s/smaps_rollup", pid);
+        printf("pid %s\n", pid);
+        printf("  rss             = %ld kB\n", read_kb(path, "Rss"));
+        printf("  pss             = %ld kB\n", read_kb(path, "Pss"));
+        printf("  heap file       = none (the heap is on private memory and not meshed: smaller than "
+               "mesh.file_from_mib, meshing off, or no memfd here)\n");
+        return 0;
+    }
     if (fd < 0) {
-        if (errno == EACCES || errno == EPERM)
-            fprintf(stderr, "meshctl: stats: no permission to read process %s (run as its user or root)\n", pid);
-        else
-            fprintf(stderr, "meshctl: stats: process %s is not running libmesh (no libmesh heap file)\n", pid);
+        fprintf(stderr, "meshctl: stats: process %s is not running libmesh (no libmesh heap file)\n", pid);
         return EXIT_CANNOT;
     }
     mh_info_t info;

@@ -9,10 +9,11 @@
  * time, sampling PSS every 20 ms (no allocation: an idle program), after which it
  * reads PSS, calls malloc_trim(0), reads PSS again, checks every survivor and exits
  * without freeing them. Bookkeeping arrays are mmap'd, so the heap holds only the
- * benchmark's objects. Under libmesh the hold samples the heap file's size
- * (stats.memfd_bytes, an fstat) instead of PSS: reading smaps_rollup walks every
- * mapping under the kernel's mmap lock, which a heap of tens of thousands of meshed
- * spans makes slow, and the mesher's mappings would wait for it.
+ * benchmark's objects. The hold samples what needs no walk of the mappings (reading
+ * smaps_rollup walks every one under the kernel's mmap lock, which a heap of tens of
+ * thousands of meshed spans makes slow, and the mesher's mappings would wait for it):
+ * resident anonymous memory from /proc/self/statm, plus under libmesh the heap file's
+ * size (stats.memfd_bytes, an fstat), which counts a meshed page once.
  *
  * usage: bigfrag [ALLOC_MIB=640] [KEEP_PCT=15] [HOLD_MS=3000] [SEED=1]
  * stdout: one deterministic result line (the same under every allocator).
@@ -67,6 +68,21 @@ static long pss_kib(void) {
     buf[n] = 0;
     char *p = strstr(buf, "\nPss:");
     return p ? strtol(p + 5, NULL, 10) : -1;
+}
+
+// Resident pages from /proc/self/statm (counters only): all of them, or the anonymous
+// ones (resident less file-backed and shared memory).
+static long statm_kib(int anon_only) {
+    int fd = open("/proc/self/statm", O_RDONLY);
+    if (fd < 0) return -1;
+    char buf[256];
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0) return -1;
+    buf[n] = 0;
+    long size, resident, shared;
+    if (sscanf(buf, "%ld %ld %ld", &size, &resident, &shared) != 3) return -1;
+    return (anon_only ? resident - shared : resident) * (sysconf(_SC_PAGESIZE) / 1024);
 }
 
 static void *map_array(size_t bytes) {
@@ -142,7 +158,7 @@ int main(int argc, char **argv) {
     for (size_t k = 0; k < nsamples; k++) {
         struct timespec ts = {0, SAMPLE_MS * 1000000L};
         if (k) nanosleep(&ts, NULL);
-        samples[k] = ctl ? (long)(stat_of(ctl, "stats.memfd_bytes") >> 10) : pss_kib();
+        samples[k] = ctl ? (long)(stat_of(ctl, "stats.memfd_bytes") >> 10) + statm_kib(1) : statm_kib(0);
         when[k] = now_s() - t2;
     }
     long pss_hold = pss_kib();

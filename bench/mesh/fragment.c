@@ -28,7 +28,9 @@
  *   op_max_ns (slowest single malloc/free/read/write in the hold, any thread),
  *   alloc_s (time of the rounds), and with libmesh also mesh_count,
  *   meshed_bytes, memfd_bytes, mesh_passes, dirty_bytes, active_bytes, pause_p50_ns, pause_p99_ns,
- *   pause_max_ns (bucketed upper bounds, see stats.mesh_pause_*).
+ *   pause_max_ns (bucketed upper bounds, see stats.mesh_pause_*), heap_vmas,
+ *   mesh_aliases and vmas_per_meshed_span (stats.heap_vmas / stats.mesh_aliases,
+ *   0 without aliases); -1 where a statistic is missing (no libmesh).
  * FRAGMENT_TRACE=1 in the environment prints PSS and mesh counters every tick.
  * Exit 0 on success, 1 on corruption or out of memory, 2 on bad arguments. */
 #define _GNU_SOURCE
@@ -322,7 +324,8 @@ int main(int argc, char **argv)
          mf = mesh_stat("stats.memfd_bytes"), mp = mesh_stat("stats.mesh_passes"),
          p50 = mesh_stat("stats.mesh_pause_p50_ns"), p99 = mesh_stat("stats.mesh_pause_p99_ns"),
          pmax = mesh_stat("stats.mesh_pause_max_ns"), dirty = mesh_stat("stats.dirty"),
-         active = mesh_stat("stats.active");
+         active = mesh_stat("stats.active"), vmas = mesh_stat("stats.heap_vmas"),
+         aliases = mesh_stat("stats.mesh_aliases"), vpms = mesh_stat("stats.vmas_per_meshed_span_x1000");
 
     uint64_t sum = 0, live = 0, nkeep = 0;
     for (long t = 0; t < nthreads; t++) {
@@ -337,9 +340,11 @@ int main(int argc, char **argv)
     fprintf(stderr,
             "fragment-stats threads=%ld pss_alloc_kib=%ld pss_end_kib=%ld rss_end_kib=%ld live_kib=%llu "
             "op_max_ns=%llu mesh_count=%ld meshed_bytes=%ld memfd_bytes=%ld mesh_passes=%ld "
-            "dirty_bytes=%ld active_bytes=%ld pause_p50_ns=%ld pause_p99_ns=%ld pause_max_ns=%ld\n",
+            "dirty_bytes=%ld active_bytes=%ld pause_p50_ns=%ld pause_p99_ns=%ld pause_max_ns=%ld "
+            "heap_vmas=%ld mesh_aliases=%ld vmas_per_meshed_span=%.3f\n",
             nthreads, pss_alloc, pss_end, rss_end, (unsigned long long)(live >> 10),
-            (unsigned long long)atomic_load(&op_max_ns), mc, mb, mf, mp, dirty, active, p50, p99, pmax);
+            (unsigned long long)atomic_load(&op_max_ns), mc, mb, mf, mp, dirty, active, p50, p99, pmax,
+            vmas, aliases, vpms < 0 ? -1.0 : (double)vpms / 1000);
     printf("fragment threads=%ld round_mib=%ld kept=%llu live_bytes=%llu checksum=%016llx\n", nthreads,
            round_mib, (unsigned long long)nkeep, (unsigned long long)live, (unsigned long long)sum);
     return 0; /* survivors are left allocated on purpose */

@@ -62,14 +62,18 @@ set(mesh_deb_version "${PROJECT_VERSION}-${MESH_PACKAGE_RELEASE}")
 # trigger dh_makeshlibs would add, the symbols file of debian/ (in a binary package
 # it keeps #MINVER# and the Build-Depends-Package field as they are), and the
 # conffiles list dh_installdeb would make (CPack makes none).
+# debian/libmesh.postinst (it applies the sysctl drop-in) goes to the common package
+# the same way.
 set(mesh_deb_dir ${MESH_PKG_DIR}/deb)
 file(MAKE_DIRECTORY ${mesh_deb_dir}/runtime ${mesh_deb_dir}/common)
-foreach(script postinst prerm postrm)
-  set(src ${PROJECT_SOURCE_DIR}/debian/${MESH_DEB_PACKAGE_runtime}.${script})
-  configure_file(${src} ${mesh_deb_dir}/runtime/${script}.in COPYONLY)
+foreach(comp_script runtime/postinst runtime/prerm runtime/postrm common/postinst)
+  get_filename_component(comp ${comp_script} DIRECTORY)
+  get_filename_component(script ${comp_script} NAME)
+  set(src ${PROJECT_SOURCE_DIR}/debian/${MESH_DEB_PACKAGE_${comp}}.${script})
+  configure_file(${src} ${mesh_deb_dir}/${comp}/${script}.in COPYONLY)
   file(READ ${src} text)
   string(REPLACE "#DEBHELPER#\n\n" "" text "${text}")
-  file(WRITE ${mesh_deb_dir}/runtime/${script} "${text}")
+  file(WRITE ${mesh_deb_dir}/${comp}/${script} "${text}")
 endforeach()
 file(WRITE ${mesh_deb_dir}/runtime/triggers "activate-noawait ldconfig\n")
 set(mesh_symbols ${PROJECT_SOURCE_DIR}/debian/${MESH_DEB_PACKAGE_runtime}.symbols)
@@ -117,8 +121,13 @@ This package contains the configuration file /etc/mesh.conf, the manual
 pages and meshctl, which checks the configuration and the host, shows the
 heap statistics of a running program, runs a command with libmesh and
 enables or disables it for a systemd service or system-wide (through
-/etc/ld.so.preload, after a self-test). Nothing is enabled on installation.")
-set(CPACK_DEBIAN_COMMON_PACKAGE_CONTROL_EXTRA ${mesh_deb_dir}/common/conffiles)
+/etc/ld.so.preload, after a self-test). Installing it enables libmesh nowhere.
+
+It also ships /usr/lib/sysctl.d/10-libmesh.conf, which raises vm.max_map_count
+to 1048576 so that large heaps keep meshing, and applies it on installation
+when the limit in force is lower; a higher limit is never lowered.")
+set(CPACK_DEBIAN_COMMON_PACKAGE_CONTROL_EXTRA
+  ${mesh_deb_dir}/common/conffiles ${mesh_deb_dir}/common/postinst)
 
 # ---- RPM --------------------------------------------------------------------------------
 set(CPACK_RPM_COMPONENT_INSTALL ON)
@@ -148,7 +157,8 @@ set(CPACK_RPM_EXCLUDE_FROM_AUTO_FILELIST_ADDITION
   ${CMAKE_INSTALL_FULL_LIBDIR}/pkgconfig ${CMAKE_INSTALL_FULL_LIBDIR}/cmake
   ${CMAKE_INSTALL_FULL_MANDIR} ${CMAKE_INSTALL_FULL_MANDIR}/man3
   ${CMAKE_INSTALL_FULL_MANDIR}/man5 ${CMAKE_INSTALL_FULL_MANDIR}/man8
-  ${CMAKE_INSTALL_FULL_DATAROOTDIR}/licenses ${CMAKE_INSTALL_FULL_DATAROOTDIR}/doc)
+  ${CMAKE_INSTALL_FULL_DATAROOTDIR}/licenses ${CMAKE_INSTALL_FULL_DATAROOTDIR}/doc
+  ${CMAKE_INSTALL_PREFIX}/lib/sysctl.d)
 
 # The scriptlets go into the spec file, where % starts a macro: double it.
 foreach(script post preun postun)
@@ -166,7 +176,11 @@ set(CPACK_RPM_RUNTIME_PACKAGE_DESCRIPTION "${mesh_description_common}
 This package contains the shared library. Programs use it when started with
 LD_PRELOAD or linked with it; installing it enables nothing by itself. The
 libmesh-common package holds the configuration file and meshctl, which enables
-libmesh for a service or for the whole system.")
+libmesh for a service or for the whole system.
+
+It also ships /usr/lib/sysctl.d/10-libmesh.conf, which raises vm.max_map_count
+to 1048576 so that large heaps keep meshing, and applies it on installation
+when the limit in force is lower; a higher limit is never lowered.")
 set(CPACK_RPM_RUNTIME_POST_INSTALL_SCRIPT_FILE ${MESH_PKG_DIR}/rpm/post.sh)
 set(CPACK_RPM_RUNTIME_PRE_UNINSTALL_SCRIPT_FILE ${MESH_PKG_DIR}/rpm/preun.sh)
 set(CPACK_RPM_RUNTIME_POST_UNINSTALL_SCRIPT_FILE ${MESH_PKG_DIR}/rpm/postun.sh)

@@ -7,6 +7,10 @@
 #   dev        libmesh.so, mesh.h, mesh.pc, cmake/mesh/*.cmake   libmesh-dev   libmesh-devel
 #   common     meshctl, /etc/mesh.conf, man pages, README        libmesh       libmesh-common
 #
+# The sysctl drop-in lib/sysctl.d/10-libmesh.conf goes to the package named libmesh in
+# both formats, whose postinst / %post applies it: component common for deb, debhelper
+# and plain, runtime for rpm (see "the sysctl drop-in" below).
+#
 # Paths follow GNUInstallDirs: -DCMAKE_INSTALL_PREFIX=/usr gives /usr/lib/<triplet> on
 # Debian (dh_auto_configure passes it) and -DCMAKE_INSTALL_LIBDIR=lib64 the RPM layout.
 # The configuration file goes to CMAKE_INSTALL_FULL_SYSCONFDIR: /etc for prefix /usr
@@ -117,6 +121,21 @@ endforeach()
 if(mesh_man_outputs)
   add_custom_target(mesh_man ALL DEPENDS ${mesh_man_outputs})
 endif()
+
+# ---- the sysctl drop-in: vm.max_map_count = 1048576 -----------------------------------
+# Each meshed span costs VMAs and the heap's budget follows vm.max_map_count (src/mesh.c),
+# so the package named libmesh raises it as Fedora 39 does; debian/libmesh.postinst and
+# packaging/rpm/post.sh apply it at installation, only upwards. <prefix>/lib/sysctl.d,
+# not the library directory: systemd-sysctl and `sysctl --system` read /usr/lib/sysctl.d
+# (and /usr/local/lib/sysctl.d). Not a conffile: /etc/sysctl.d/10-libmesh.conf, the
+# administrator's, replaces it; removing the package removes it.
+if(MESH_LAYOUT STREQUAL "rpm")
+  set(mesh_sysctl_component runtime)   # the RPM named libmesh
+else()
+  set(mesh_sysctl_component common)    # the .deb named libmesh
+endif()
+install(FILES ${PROJECT_SOURCE_DIR}/packaging/sysctl/10-libmesh.conf
+  DESTINATION lib/sysctl.d COMPONENT ${mesh_sysctl_component})
 
 # ---- documentation and licence (MESH_INSTALL_LAYOUT above) --------------------------------
 function(mesh_gzip_file src out)

@@ -4,6 +4,9 @@
 # scriptlet, and that strips /etc/ld.so.preload only on a final erase (preun.sh), so an
 # upgrade keeps libmesh enabled; this also restores the line from the marker
 # /var/lib/libmesh/preload-enabled where it is missing. Installing never enables anything.
+# The package also ships /usr/lib/sysctl.d/10-libmesh.conf (vm.max_map_count = 1048576,
+# see mesh.conf(5)); like Fedora's %sysctl_apply this applies it on install and upgrade,
+# but only upwards and never as a reason to fail (debian/libmesh.postinst does the same).
 /sbin/ldconfig
 
 # BEGIN mesh_preload_restore -- keep identical to the copy in debian/libmesh1.postinst
@@ -69,5 +72,43 @@ mesh_preload_restore() {
 }
 # END mesh_preload_restore
 
+# BEGIN mesh_sysctl_apply -- keep identical to the copy in debian/libmesh.postinst
+# Applies /usr/lib/sysctl.d/10-libmesh.conf to the running kernel when the limit in
+# force is below 1048576, by writing /proc/sys/vm/max_map_count (sysctl(8) is in
+# procps, which need not be installed); a higher limit stays. An /etc or /run
+# sysctl.d file of the same name replaces ours (sysctl.d(5)): then nothing is applied.
+# A limit that cannot be read or written (no /proc, a read-only /proc/sys in a
+# container) costs one line on stderr; the function always returns 0.
+mesh_sysctl_apply() {
+    mesh_want=1048576
+    mesh_proc=/proc/sys/vm/max_map_count
+    mesh_dropin=/usr/lib/sysctl.d/10-libmesh.conf
+    for mesh_mask in /etc/sysctl.d/10-libmesh.conf /run/sysctl.d/10-libmesh.conf; do
+        if [ -e "$mesh_mask" ] || [ -L "$mesh_mask" ]; then
+            return 0
+        fi
+    done
+    mesh_now=$(cat "$mesh_proc" 2>/dev/null) || mesh_now=
+    case "$mesh_now" in
+        '' | *[!0-9]*)
+            echo "libmesh: cannot read $mesh_proc; $mesh_dropin applies from the next boot" >&2
+            return 0
+            ;;
+    esac
+    if [ "$mesh_now" -ge "$mesh_want" ]; then
+        return 0
+    fi
+    # A subshell: a failed redirection must not end the script.
+    if (printf '%s\n' "$mesh_want" >"$mesh_proc") 2>/dev/null &&
+        [ "$(cat "$mesh_proc" 2>/dev/null)" = "$mesh_want" ]; then
+        echo "libmesh: raised vm.max_map_count from $mesh_now to $mesh_want ($mesh_dropin)"
+    else
+        echo "libmesh: cannot raise vm.max_map_count from $mesh_now to $mesh_want here (read-only /proc/sys?); $mesh_dropin applies from the next boot" >&2
+    fi
+    return 0
+}
+# END mesh_sysctl_apply
+
+mesh_sysctl_apply
 mesh_preload_restore || exit 1
 exit 0

@@ -21,6 +21,7 @@ OPTIONS=(
     'mesh.background_thread|true|true|MESH_BACKGROUND_THREAD|off|false|true|true|b'
     'mesh.freephys_thread|true|true|MESH_FREEPHYS_THREAD|0|false|true|true|b'
     'mesh.max_aliases|5000|5000|MESH_MAX_ALIASES|6000|6000|7000|7000|i'
+    'mesh.file_from_mib|16|16|MESH_FILE_FROM_MIB|32|32|48|48|i'
     'checks.thp|"disable"|"disable"|MESH_THP|off|"off"|warn|"warn"|s'
     'checks.max_map_count|"off"|"off"|MESH_MAX_MAP_COUNT|WARN|"warn"|off|"off"|s'
     'stats.at_exit|1|1|MALLOCSTATS|2|2|0|0|i'
@@ -34,6 +35,7 @@ DEFAULTS=(
     'mesh.background_thread = "auto"  # default'
     'mesh.freephys_thread = false  # default'
     'mesh.max_aliases = 0  # default'
+    'mesh.file_from_mib = 64  # default'
     'checks.thp = "warn"  # default'
     'checks.max_map_count = "warn"  # default'
     'stats.at_exit = 0  # default'
@@ -485,11 +487,12 @@ libmesh: option mesh.class_at_a_time = false  # $f:4
 libmesh: option mesh.background_thread = true  # $f:5
 libmesh: option mesh.freephys_thread = true  # $f:6
 libmesh: option mesh.max_aliases = 5000  # $f:7
-libmesh: option checks.thp = \"disable\"  # $f:10
-libmesh: option checks.max_map_count = \"off\"  # $f:11
-libmesh: option stats.at_exit = 1  # $f:14
-libmesh: option stats.signal = \"SIGUSR1\"  # $f:15
-libmesh: option log.verbose = true  # $f:18"
+libmesh: option mesh.file_from_mib = 16  # $f:8
+libmesh: option checks.thp = \"disable\"  # $f:11
+libmesh: option checks.max_map_count = \"off\"  # $f:12
+libmesh: option stats.at_exit = 1  # $f:15
+libmesh: option stats.signal = \"SIGUSR1\"  # $f:16
+libmesh: option log.verbose = true  # $f:19"
     refute_problems
     assert_err_count 1 "libmesh heap statistics" # stats.at_exit = 1
 }

@@ -13,7 +13,11 @@
 
 load helper
 
-setup() { mesh_setup; }
+setup() {
+    mesh_setup || return 1
+    # Copy-on-write forks of the heap file with small heaps: the memfd from the start.
+    export MESH_FILE_FROM_MIB=0
+}
 
 teardown() {
     redis_stop_all

@@ -126,7 +126,39 @@ C
     run with_mesh ./nomemfd python3 -c 'import os; d = {i: str(i) * 20 for i in range(100000)}; print(len(d)); print(any("memfd:libmesh" in l for l in open("/proc/self/maps")))'
     assert_success
     assert_output $'100000\nFalse'
-    run with_mesh python3 -c 'd = {i: str(i) for i in range(1000)}; print(any("memfd:libmesh" in l for l in open("/proc/self/maps")))'
+    run with_mesh env MESH_FILE_FROM_MIB=0 python3 -c 'd = {i: str(i) for i in range(1000)}; print(any("memfd:libmesh" in l for l in open("/proc/self/maps")))'
+    assert_output "True"
+}
+
+@test "a small program holds no heap descriptor; a heap past mesh.file_from_mib takes its memfd and keeps every object" {
+    cat >memfds.py <<'PY'
+import os, sys
+def memfds():
+    out = []
+    for f in os.listdir("/proc/self/fd"):
+        try:
+            t = os.readlink("/proc/self/fd/" + f)
+        except OSError:
+            continue
+        if "memfd:libmesh" in t:
+            out.append(t)
+    return out
+if sys.argv[1] == "small":
+    d = {i: str(i) for i in range(1000)}
+    print(memfds())
+else:
+    d = {i: str(i) * 10 for i in range(400000)}
+    for i in range(0, 400000, 3):
+        del d[i]
+    e = {i: str(i) * 30 for i in range(100000)}
+    assert all(d[i] == str(i) * 10 for i in d) and all(e[i] == str(i) * 30 for i in e)
+    print(len(memfds()) > 0)
+PY
+    run with_mesh python3 memfds.py small
+    assert_success
+    assert_output "[]"
+    run with_mesh env MESH_FILE_FROM_MIB=8 python3 memfds.py large
+    assert_success
     assert_output "True"
 }
 

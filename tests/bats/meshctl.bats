@@ -74,7 +74,7 @@ make_root() {
     mkdir -p "$ROOT/sys/kernel/mm/transparent_hugepage" "$ROOT/proc/sys/vm" "$ROOT/etc"
     printf '%s\n' "${1:-always within_size advise [never] deny force}" \
         >"$ROOT/sys/kernel/mm/transparent_hugepage/shmem_enabled"
-    printf '%s\n' "${2:-262144}" >"$ROOT/proc/sys/vm/max_map_count"
+    printf '%s\n' "${2:-1048576}" >"$ROOT/proc/sys/vm/max_map_count"
 }
 
 # ---- general -----------------------------------------------------------------------
@@ -223,7 +223,7 @@ make_root() {
     assert_line "mesh.period_ms = 250  # $f:3"
     run --separate-stderr env MESH_CONF="$f" "$MESHCTL" config show "$g"
     assert_success
-    assert_line "log.verbose = true  # $g:18"
+    assert_line "log.verbose = true  # $g:19"
 }
 
 @test "config show FILE with problems: problems on stderr, valid values shown, exit 1" {
@@ -351,7 +351,7 @@ $f:5: syntax error; line skipped"
     run_ctl check --root "$ROOT"
     assert_success
     assert_output "ok    transparent huge pages: shmem_enabled is 'never'
-ok    vm.max_map_count is 262144
+ok    vm.max_map_count is 1048576: it leaves libmesh's heap at most 786432 VMAs, less the program's own mappings
 ok    memfd_create works
 ok    /etc/ld.so.preload: libmesh not enabled system-wide
 ok    $ROOT/etc/mesh.conf: no configuration file; defaults apply"
@@ -380,26 +380,68 @@ ok    $ROOT/etc/mesh.conf: no configuration file; defaults apply"
     assert_line "ok    transparent huge pages: not supported by this kernel"
 }
 
-@test "check: vm.max_map_count below 4096 fails, below 65530 warns" {
+@test "check: vm.max_map_count below 4096 fails, below 1048576 warns with the heap's share, else ok" {
+    local raise="raise it: sysctl -w vm.max_map_count=1048576, or at boot with the libmesh package's /usr/lib/sysctl.d/10-libmesh.conf"
     make_root "" 4095
     run_ctl check --root "$ROOT"
     assert_failure 1
-    assert_line "FAIL  vm.max_map_count is 4095: meshing will stop early; raise it with sysctl -w vm.max_map_count=262144"
+    assert_line "FAIL  vm.max_map_count is 4095: it leaves libmesh's heap no VMAs (a reserve of 4096 stays for the program), so nothing is meshed; $raise"
 
     make_root "" 4096
     run_ctl check --root "$ROOT"
     assert_success
-    assert_line "warn  vm.max_map_count is 4096: meshing will stop early; raise it with sysctl -w vm.max_map_count=262144"
+    assert_line "warn  vm.max_map_count is 4096: it leaves libmesh's heap at most 0 VMAs, less the program's own mappings, so meshing stops early; $raise"
 
-    make_root "" 65529
+    # the reserve is 4096 up to 16384, a quarter above
+    make_root "" 10000
     run_ctl check --root "$ROOT"
     assert_success
-    assert_line --partial "warn  vm.max_map_count is 65529:"
+    assert_line --partial "warn  vm.max_map_count is 10000: it leaves libmesh's heap at most 5904 VMAs,"
 
+    # Debian's default
     make_root "" 65530
     run_ctl check --root "$ROOT"
     assert_success
-    assert_line "ok    vm.max_map_count is 65530"
+    assert_line "warn  vm.max_map_count is 65530: it leaves libmesh's heap at most 49148 VMAs, less the program's own mappings, so meshing stops early; $raise"
+
+    make_root "" 1048575
+    run_ctl check --root "$ROOT"
+    assert_success
+    assert_line --partial "warn  vm.max_map_count is 1048575: it leaves libmesh's heap at most 786432 VMAs,"
+
+    make_root "" 1048576
+    run_ctl check --root "$ROOT"
+    assert_success
+    assert_line "ok    vm.max_map_count is 1048576: it leaves libmesh's heap at most 786432 VMAs, less the program's own mappings"
+
+    make_root "" 2097152
+    run_ctl check --root "$ROOT"
+    assert_success
+    assert_line "ok    vm.max_map_count is 2097152: it leaves libmesh's heap at most 1572864 VMAs, less the program's own mappings"
+    refute_line --partial "sysctl -w"
+}
+
+@test "check: a low vm.max_map_count with the sysctl drop-in installed says it is not in force" {
+    make_root "" 65530
+    mkdir -p "$ROOT/usr/lib/sysctl.d"
+    printf 'vm.max_map_count = 1048576\n' >"$ROOT/usr/lib/sysctl.d/10-libmesh.conf"
+    run_ctl check --root "$ROOT"
+    assert_success
+    assert_line "warn  vm.max_map_count is 65530: it leaves libmesh's heap at most 49148 VMAs, less the program's own mappings, so meshing stops early; /usr/lib/sysctl.d/10-libmesh.conf is installed but not in force (a later sysctl.d file may set it lower; in a container the host sets it): sysctl -w vm.max_map_count=1048576"
+
+    make_root "" 1000
+    mkdir -p "$ROOT/usr/lib/sysctl.d"
+    printf 'vm.max_map_count = 1048576\n' >"$ROOT/usr/lib/sysctl.d/10-libmesh.conf"
+    run_ctl check --root "$ROOT"
+    assert_failure 1
+    assert_line --regexp "^FAIL  vm.max_map_count is 1000: .* /usr/lib/sysctl.d/10-libmesh.conf is installed but not in force "
+
+    make_root "" 1048576
+    mkdir -p "$ROOT/usr/lib/sysctl.d"
+    printf 'vm.max_map_count = 1048576\n' >"$ROOT/usr/lib/sysctl.d/10-libmesh.conf"
+    run_ctl check --root "$ROOT"
+    assert_success
+    assert_line --partial "ok    vm.max_map_count is 1048576:"
 }
 
 @test "check: unreadable or garbage vm.max_map_count warns, exit 0" {
@@ -516,7 +558,9 @@ start_holder() {
         shift
     done
     rm -f "$pidfile"
-    env LD_PRELOAD="$MESH_LIB" "${envs[@]}" python3 "$B/holder.py" "$pidfile" "${extra[@]}" \
+    # The heap takes its file from the start (mesh.file_from_mib = 0), so there is an info
+    # page for meshctl stats to read, however small the holder's heap is.
+    env LD_PRELOAD="$MESH_LIB" MESH_FILE_FROM_MIB=0 "${envs[@]}" python3 "$B/holder.py" "$pidfile" "${extra[@]}" \
         >/dev/null 2>"$BATS_TEST_TMPDIR/holder.err" 3>&- &
     for ((i = 0; i < 200; i++)); do
         [[ -s $pidfile ]] && break
@@ -548,6 +592,16 @@ start_holder() {
     while read -r k; do
         assert_line --regexp "^  ${k//./\\.} = .*  # (default|file|env|mesh_mallctl)\$"
     done <<<"$KEYS"
+}
+
+@test "stats PID of a libmesh process whose heap has no file yet: rss, pss, and why there is no heap file" {
+    start_holder MESH_FILE_FROM_MIB=64
+    run_ctl stats "$HOLDER_PID"
+    assert_success
+    assert_equal "$stderr" ""
+    assert_line --index 0 "pid $HOLDER_PID"
+    assert_line --regexp '^  pss +=  *[1-9][0-9]* kB$'
+    assert_line --regexp '^  heap file += none \(the heap is on private memory and not meshed'
 }
 
 @test "stats PID shows a value written with mesh_mallctl as such" {

@@ -4,7 +4,10 @@
 # find_package(mesh) and pkg-config consumers, and what installing, enabling,
 # upgrading and removing does to a system. Everything that installs runs inside
 # `unshare --mount` with overlays on /etc, /usr and /var: the host's dpkg database,
-# /etc/ld.so.preload and /usr are never touched.
+# /etc/ld.so.preload and /usr are never touched. vm.max_map_count, which the libmesh
+# package raises, is machine-wide (no namespace has its own): each such root has a file
+# of its own bind-mounted over /proc/sys/vm/max_map_count (in_root), so no test writes
+# the machine's value.
 #
 # setup_file builds every package once, from a copy of the source tree (the files git
 # knows, committed or not) in a temporary directory; nothing is written to the
@@ -34,6 +37,14 @@ setup_file() {
         -o "lowerdir=/etc,upperdir=$PKG_W/probe/upper,workdir=$PKG_W/probe/work" \
         "$PKG_W/probe/mnt" 2>/dev/null; then
         PKG_SKIP="overlayfs cannot be mounted here"
+        return 0
+    fi
+    # The installs must not change the machine's vm.max_map_count (see in_root).
+    echo 1 >"$PKG_W/probe/max_map_count"
+    if ! unshare --mount --propagation private sh -c \
+        'mount --bind "$1" /proc/sys/vm/max_map_count && [ "$(cat /proc/sys/vm/max_map_count)" = 1 ]' \
+        probe "$PKG_W/probe/max_map_count" 2>/dev/null; then
+        PKG_SKIP="no file can be bind-mounted over /proc/sys/vm/max_map_count: installing would change the machine's"
         return 0
     fi
     export MULTIARCH ARCH
@@ -110,20 +121,36 @@ build_all() {
 # in_root NAME SCRIPT: runs SCRIPT with bash -e in a new mount namespace where /etc,
 # /usr and /var are overlays whose changes persist in $PKG_W/root.NAME, so that a
 # later test goes on where an earlier one stopped. Every program started there sees
-# the overlay's /etc/ld.so.preload.
+# the overlay's /etc/ld.so.preload. vm.max_map_count is not per namespace, so the
+# root's own file $PKG_W/root.NAME/max_map_count (made with $MMC_START, default
+# 65530, Debian's default) is bind-mounted over /proc/sys/vm/max_map_count: what the
+# maintainer scripts read and write there is that file; without it nothing runs.
+# Afterwards the machine's value is read again: had it become the 1048576 the scripts
+# write, the test fails (exit 95). It is not written back: other programs on this
+# machine (bench/mesh-report --max-map-count) may set it meanwhile.
 in_root() {
     local ov="$PKG_W/root.$1" d
     for d in etc usr var; do mkdir -p "$ov/$d.upper" "$ov/$d.work"; done
     export T="$ov/tmp"   # scratch files of the scripts
     mkdir -p "$T"
+    [[ -e $ov/max_map_count ]] || printf '%s\n' "${MMC_START:-65530}" >"$ov/max_map_count"
     # /etc last: once it is mounted, every new process reads its ld.so.preload. PATH:
     # the system's programs, not shims a user's PATH may put first (pyenv's python3).
     PATH=/usr/sbin:/usr/bin:/sbin:/bin unshare --mount --propagation private bash -c '
+        mmc_before=$(cat /proc/sys/vm/max_map_count)
+        mount --bind "$1/max_map_count" /proc/sys/vm/max_map_count || exit 96
+        [ "$(stat -c %d:%i /proc/sys/vm/max_map_count)" = "$(stat -c %d:%i "$1/max_map_count")" ] || exit 96
         for d in usr var etc; do
             mount -t overlay "libmesh-test-$d" \
                 -o "lowerdir=/$d,upperdir=$1/$d.upper,workdir=$1/$d.work" "/$d" || exit 97
         done
-        cd / && exec bash -e -o pipefail -c "$2"' in_root "$ov" "$2"
+        cd / && bash -e -o pipefail -c "$2" && rc=0 || rc=$?
+        umount /proc/sys/vm/max_map_count && mmc_after=$(cat /proc/sys/vm/max_map_count) || exit 96
+        if [ "$mmc_after" != "$mmc_before" ] && [ "$mmc_after" = 1048576 ]; then
+            echo "in_root: the machine vm.max_map_count went from $mmc_before to 1048576 meanwhile" >&2
+            exit 95
+        fi
+        exit $rc' in_root "$ov" "$2"
 }
 
 # Lists the non-directory members of a .deb's data (ARCHIVE data) or control
@@ -209,7 +236,8 @@ expected_files() {
         "usr/lib/$MULTIARCH/cmake/mesh/meshTargets-BUILDTYPE.cmake" \
         usr/share/doc/libmesh-dev/changelog.Debian.gz usr/share/doc/libmesh-dev/copyright \
         usr/share/lintian/overrides/libmesh-dev ;;
-    libmesh) printf '%s\n' etc/mesh.conf usr/sbin/meshctl usr/share/man/man3/libmesh.3.gz \
+    libmesh) printf '%s\n' etc/mesh.conf usr/lib/sysctl.d/10-libmesh.conf usr/sbin/meshctl \
+        usr/share/man/man3/libmesh.3.gz \
         usr/share/man/man5/mesh.conf.5.gz usr/share/man/man8/meshctl.8.gz \
         usr/share/doc/libmesh/README.md.gz usr/share/doc/libmesh/changelog.Debian.gz \
         usr/share/doc/libmesh/copyright usr/share/lintian/overrides/libmesh ;;
@@ -227,7 +255,7 @@ check_deb_contents() {
     done
     diff -u <(printf '%s\n' control md5sums postinst postrm prerm shlibs symbols triggers) \
         <(deb_members "$d/libmesh1_$VERSION-1_$ARCH.deb" control) || fail "libmesh1: control files"
-    diff -u <(printf '%s\n' conffiles control md5sums) \
+    diff -u <(printf '%s\n' conffiles control md5sums postinst) \
         <(deb_members "$d/libmesh_$VERSION-1_$ARCH.deb" control) || fail "libmesh: control files"
     diff -u <(printf '%s\n' control md5sums) \
         <(deb_members "$d/libmesh-dev_$VERSION-1_$ARCH.deb" control) || fail "libmesh-dev: control files"
@@ -246,6 +274,14 @@ check_deb_contents() {
             <(grep -v '^$' "$ctl/$s" | grep -v '^# Automatically added by\|^# End automatically') ||
             fail "libmesh1 $s differs from debian/libmesh1.$s"
     done
+    diff -u <(grep -v '^#DEBHELPER#$' "$PKG_SRC/debian/libmesh.postinst" | grep -v '^$') \
+        <(grep -v '^$' "$ctl.c/postinst" | grep -v '^# Automatically added by\|^# End automatically') ||
+        fail "libmesh postinst differs from debian/libmesh.postinst"
+    # the sysctl drop-in: packaging/sysctl/10-libmesh.conf, no conffile (checked above)
+    dpkg-deb --fsys-tarfile "$d/libmesh_$VERSION-1_$ARCH.deb" |
+        tar -xOf - ./usr/lib/sysctl.d/10-libmesh.conf >"$BATS_TEST_TMPDIR/sysctl.conf"
+    cmp "$PKG_SRC/packaging/sysctl/10-libmesh.conf" "$BATS_TEST_TMPDIR/sysctl.conf"
+    [ "$(grep -v '^#' "$BATS_TEST_TMPDIR/sysctl.conf")" = "vm.max_map_count = 1048576" ]
     # stripped, and the library owns no directory outside its own
     dpkg-deb --fsys-tarfile "$d/libmesh1_$VERSION-1_$ARCH.deb" |
         tar -xOf - "./usr/lib/$MULTIARCH/libmesh.so.1.0.0" >"$BATS_TEST_TMPDIR/lib.so"
@@ -282,8 +318,14 @@ check_deb_contents() {
     assert_output --partial "0 errors, 0 warnings"
     [ "$(rpm -qpc "$common" 2>/dev/null)" = /etc/mesh.conf ]
     rpm -qp --qf '[%{FILEFLAGS:fflags} %{FILENAMES}\n]' "$common" 2>/dev/null | grep -qx 'cn /etc/mesh.conf'
-    diff -u <(printf '%s\n' /usr/lib64/libmesh.so.1 /usr/lib64/libmesh.so.1.0.0 \
-        /usr/share/licenses/libmesh /usr/share/licenses/libmesh/LICENSE) <(rpm -qpl "$lib" 2>/dev/null)
+    diff -u <(printf '%s\n' /usr/lib/sysctl.d/10-libmesh.conf /usr/lib64/libmesh.so.1 \
+        /usr/lib64/libmesh.so.1.0.0 /usr/share/licenses/libmesh /usr/share/licenses/libmesh/LICENSE) \
+        <(rpm -qpl "$lib" 2>/dev/null)
+    # the sysctl drop-in is in the package named libmesh (whose %post applies it), as in
+    # the .deb; not %config (an /etc/sysctl.d file of the same name replaces it)
+    rpm -qp --qf '[%{FILEFLAGS:fflags} %{FILENAMES}\n]' "$lib" 2>/dev/null |
+        grep -qx ' /usr/lib/sysctl.d/10-libmesh.conf'
+    ! rpm -qpl "$common" "$devel" 2>/dev/null | grep -q sysctl || fail "sysctl drop-in outside libmesh"
     rpm -qpl "$devel" 2>/dev/null | grep -qx /usr/lib64/libmesh.so
     rpm -qpl "$devel" 2>/dev/null | grep -qx /usr/lib64/cmake/mesh/meshConfig.cmake
     rpm -qpl "$common" 2>/dev/null | grep -qx /usr/sbin/meshctl
@@ -295,6 +337,7 @@ check_deb_contents() {
     rpm -qp --scripts "$lib" 2>/dev/null >"$BATS_TEST_TMPDIR/scripts"
     grep -q "printf '%s\\\\n'" "$BATS_TEST_TMPDIR/scripts"
     grep -qx '    mesh_preload_strip || exit 1' "$BATS_TEST_TMPDIR/scripts"
+    grep -qx 'mesh_sysctl_apply' "$BATS_TEST_TMPDIR/scripts"
     # A scratch RPM root: files unpack where rpm -V expects them (no scriptlets: the
     # scratch root has no /bin/sh).
     r="$BATS_TEST_TMPDIR/rpmroot"
@@ -306,6 +349,7 @@ check_deb_contents() {
     assert_success
     assert_output ""
     [ -x "$r/usr/lib64/libmesh.so.1.0.0" ]
+    cmp "$PKG_SRC/packaging/sysctl/10-libmesh.conf" "$r/usr/lib/sysctl.d/10-libmesh.conf"
     echo '# edited' >>"$r/etc/mesh.conf"
     run rpm --root "$r" -V --nodeps libmesh-common
     assert_failure
@@ -371,14 +415,17 @@ target_link_libraries(consumer PRIVATE mesh::mesh)'
 
 # ---- the maintainer scripts on their own -----------------------------------------------
 
-@test "RPM scriptlets carry the same /etc/ld.so.preload code as the Debian maintainer scripts" {
+@test "RPM scriptlets carry the same shell functions as the Debian maintainer scripts (ld.so.preload, sysctl)" {
     block() { sed -n "/^# BEGIN $1 /,/^# END $1\$/p" "$2" | tail -n +2; }
     diff -u <(block mesh_preload_strip "$PKG_SRC/debian/libmesh1.prerm") \
         <(block mesh_preload_strip "$PKG_SRC/packaging/rpm/preun.sh")
     diff -u <(block mesh_preload_restore "$PKG_SRC/debian/libmesh1.postinst") \
         <(block mesh_preload_restore "$PKG_SRC/packaging/rpm/post.sh")
+    diff -u <(block mesh_sysctl_apply "$PKG_SRC/debian/libmesh.postinst") \
+        <(block mesh_sysctl_apply "$PKG_SRC/packaging/rpm/post.sh")
     [ -n "$(block mesh_preload_strip "$PKG_SRC/packaging/rpm/preun.sh")" ]
     [ -n "$(block mesh_preload_restore "$PKG_SRC/packaging/rpm/post.sh")" ]
+    [ -n "$(block mesh_sysctl_apply "$PKG_SRC/packaging/rpm/post.sh")" ]
 }
 
 @test "maintainer scripts: strip only libmesh lines, keep mode and owner, restore from the marker" {
@@ -453,6 +500,74 @@ target_link_libraries(consumer PRIVATE mesh::mesh)'
     assert_line "ok: postun 0 removes the marker"
 }
 
+# The root's own vm.max_map_count file (in_root) stands for the kernel's: each case sets
+# it, runs the postinst or %post, and reads what is left in it.
+@test "maintainer scripts: vm.max_map_count raised to 1048576 only from below, never lowered, never fatal" {
+    export D="$PKG_SRC/debian" R="$PKG_SRC/packaging/rpm"
+    run in_root sysctl '
+        M=/proc/sys/vm/max_map_count   # the file of this root, bind-mounted by in_root
+        W=/usr/lib/sysctl.d/10-libmesh.conf
+        check() { if eval "$1"; then echo "ok: $2"; else echo "FAIL: $2"; fi; }
+        mmc() { printf "%s\n" "$1" >$M; }
+        run_script() { "$@" >$T/out 2>$T/err && rc=0 || rc=$?; }
+
+        mmc 65530
+        run_script sh $D/libmesh.postinst configure
+        check "[ \$(cat $M) = 1048576 ]" "postinst configure raises 65530 to 1048576"
+        check "[ \$rc = 0 ] && [ \"\$(cat $T/out)\" = \"libmesh: raised vm.max_map_count from 65530 to 1048576 ($W)\" ] && [ ! -s $T/err ]" "and says so in one line"
+        run_script sh $D/libmesh.postinst configure
+        check "[ \$rc = 0 ] && [ \$(cat $M) = 1048576 ] && [ ! -s $T/out ] && [ ! -s $T/err ]" "at 1048576: nothing written, nothing said"
+        mmc 1048575
+        sh $D/libmesh.postinst configure >/dev/null
+        check "[ \$(cat $M) = 1048576 ]" "1048575 is raised too"
+        mmc 2097152
+        run_script sh $D/libmesh.postinst configure
+        check "[ \$rc = 0 ] && [ \$(cat $M) = 2097152 ] && [ ! -s $T/out ] && [ ! -s $T/err ]" "postinst never lowers 2097152"
+        mmc 65530
+        for a in abort-upgrade abort-remove abort-deconfigure; do sh $D/libmesh.postinst $a; done
+        check "[ \$(cat $M) = 65530 ]" "abort-* apply nothing"
+        check "! sh $D/libmesh.postinst bogus 2>/dev/null" "postinst rejects an unknown argument"
+
+        # the administrator replaced the drop-in with one of the same name
+        mkdir -p /etc/sysctl.d && : >/etc/sysctl.d/10-libmesh.conf
+        sh $D/libmesh.postinst configure
+        check "[ \$(cat $M) = 65530 ]" "an /etc/sysctl.d/10-libmesh.conf keeps the limit as it is"
+        rm /etc/sysctl.d/10-libmesh.conf
+        ln -s /dev/null /etc/sysctl.d/10-libmesh.conf
+        sh $D/libmesh.postinst configure
+        check "[ \$(cat $M) = 65530 ]" "so does one linked to /dev/null"
+        rm /etc/sysctl.d/10-libmesh.conf
+
+        # a read-only /proc/sys (a container): one line on stderr, the install goes on
+        mount -o remount,bind,ro $M
+        run_script sh $D/libmesh.postinst configure
+        check "[ \$rc = 0 ] && [ \$(cat $M) = 65530 ]" "read-only: postinst succeeds, the limit stays"
+        check "[ ! -s $T/out ] && [ \$(wc -l <$T/err) = 1 ] && grep -q \"^libmesh: cannot raise vm.max_map_count from 65530 to 1048576 here\" $T/err" "read-only: one line says so"
+        run_script sh $R/post.sh 1
+        check "[ \$rc = 0 ] && [ \$(cat $T/out $T/err | grep -c .) = 1 ] && [ \$(cat $M) = 65530 ]" "read-only: RPM %post succeeds with one line"
+        mount -o remount,bind,rw $M
+        # a value that is no number: not touched
+        mmc garbage
+        run_script sh $D/libmesh.postinst configure
+        check "[ \$rc = 0 ] && [ \$(cat $M) = garbage ] && [ \"\$(cat $T/err)\" = \"libmesh: cannot read $M; $W applies from the next boot\" ]" "unreadable: postinst succeeds with one line"
+
+        # RPM %post: $1 is 1 on install, 2 on upgrade; both apply, upwards only
+        mmc 65530
+        run_script sh $R/post.sh 1
+        check "[ \$rc = 0 ] && [ \$(cat $M) = 1048576 ] && grep -qx \"libmesh: raised vm.max_map_count from 65530 to 1048576 ($W)\" $T/out" "RPM %post 1 raises 65530"
+        mmc 262144
+        sh $R/post.sh 2 >/dev/null
+        check "[ \$(cat $M) = 1048576 ]" "RPM %post 2 raises 262144"
+        mmc 4194304
+        run_script sh $R/post.sh 2
+        check "[ \$rc = 0 ] && [ \$(cat $M) = 4194304 ] && [ ! -s $T/out ]" "RPM %post never lowers 4194304"
+    '
+    assert_success
+    refute_output --partial FAIL
+    assert_line "ok: RPM %post never lowers 4194304"
+    [ "$(grep -c '^ok: ' <<<"$output")" = 16 ]
+}
+
 # ---- dpkg: install, enable, upgrade, remove (one root, in order) -----------------------
 
 @test "dpkg -i: installs without enabling anything; libmesh-dev consumers build" {
@@ -469,6 +584,10 @@ target_link_libraries(consumer PRIVATE mesh::mesh)'
         ldconfig -p | grep -q "libmesh.so.1 " && echo "ldconfig knows libmesh.so.1"
         meshctl status | grep "^system-wide:"
         meshctl config check
+        # the root started with vm.max_map_count 65530 (its own file, see in_root)
+        dpkg -S /usr/lib/sysctl.d/10-libmesh.conf
+        echo "vm.max_map_count: $(cat /proc/sys/vm/max_map_count)"
+        { meshctl check || true; } | grep "vm.max_map_count"
         cc -o $c/pc $c/consumer.c $(pkg-config --cflags --libs mesh) && $c/pc
         cmake -S $c -B $c/build >/dev/null && cmake --build $c/build >/dev/null && $c/build/consumer
     '
@@ -482,6 +601,9 @@ conffile /etc/mesh.conf
 ldconfig knows libmesh.so.1
 system-wide: not enabled
 /etc/mesh.conf: ok
+libmesh: /usr/lib/sysctl.d/10-libmesh.conf
+vm.max_map_count: 1048576
+ok    vm.max_map_count is 1048576: it leaves libmesh's heap at most 786432 VMAs, less the program's own mappings
 hello $VERSION in_bounds=1 usable=1
 hello $VERSION in_bounds=1 usable=1"
 }
@@ -588,6 +710,8 @@ stderr: '
         echo "preload: $(cat /etc/ld.so.preload)"
         [ -e /var/lib/libmesh ] && echo "state exists" || echo "no state"
         [ -e /etc/mesh.conf ] && echo "mesh.conf kept"
+        [ -e /usr/lib/sysctl.d/10-libmesh.conf ] && echo "sysctl drop-in left" || echo "sysctl drop-in removed"
+        echo "vm.max_map_count: $(cat /proc/sys/vm/max_map_count)"
         dpkg-query -W -f="\${Package} \${db:Status-Abbrev}\n" libmesh libmesh1
         dpkg -P libmesh libmesh-dev libmesh1 >/dev/null 2>&1
         [ -e /etc/mesh.conf ] && echo "mesh.conf still there" || echo "mesh.conf purged"
@@ -600,6 +724,8 @@ stderr: '
 preload: # an admin comment
 no state
 mesh.conf kept
+sysctl drop-in removed
+vm.max_map_count: 1048576
 libmesh rc 
 libmesh1 rc 
 mesh.conf purged
@@ -634,10 +760,15 @@ cleaned\$"
 
 # ---- CPack .deb: install, enable, remove ------------------------------------------------
 
-@test "CPack .deb: dpkg -i enables nothing; enable, then dpkg -r and -P leave nothing behind" {
-    export DEBS="$PKG_W/cdeb"
+# This root starts with vm.max_map_count 2097152, above the drop-in's value.
+@test "CPack .deb: dpkg -i enables nothing and lowers no vm.max_map_count; enable, then dpkg -r and -P leave nothing behind" {
+    export DEBS="$PKG_W/cdeb" MMC_START=2097152
     run in_root cpack '
-        dpkg -i $DEBS/libmesh1_*.deb $DEBS/libmesh-dev_*.deb $DEBS/libmesh_*.deb >/dev/null
+        dpkg -i $DEBS/libmesh1_*.deb $DEBS/libmesh-dev_*.deb $DEBS/libmesh_*.deb >$T/install.out 2>&1 ||
+            { cat $T/install.out; exit 1; }
+        grep "max_map_count" $T/install.out || echo "nothing said about vm.max_map_count"
+        dpkg -S /usr/lib/sysctl.d/10-libmesh.conf
+        echo "vm.max_map_count: $(cat /proc/sys/vm/max_map_count)"
         dpkg-query -W -f="\${Conffiles}\n" libmesh | awk "NF {print \"conffile\", \$1}"
         [ -e /etc/ld.so.preload ] && echo "ld.so.preload exists" || echo "no ld.so.preload"
         meshctl enable --system >/dev/null
@@ -646,18 +777,25 @@ cleaned\$"
         dpkg -r libmesh libmesh-dev libmesh1 2>&1 | grep "^libmesh: "
         [ -e /etc/ld.so.preload ] && echo "ld.so.preload exists" || echo "no ld.so.preload"
         [ -e /var/lib/libmesh ] && echo "state exists" || echo "no state"
+        [ -e /usr/lib/sysctl.d/10-libmesh.conf ] && echo "sysctl drop-in left" || echo "sysctl drop-in removed"
         dpkg -P libmesh libmesh-dev libmesh1 >/dev/null 2>&1
         [ -e /etc/mesh.conf ] && echo "mesh.conf still there" || echo "mesh.conf purged"
+        echo "vm.max_map_count: $(cat /proc/sys/vm/max_map_count)"
         bash -c "echo bash" 2>&1
     '
     assert_success
-    assert_output 'conffile /etc/mesh.conf
+    assert_output 'nothing said about vm.max_map_count
+libmesh: /usr/lib/sysctl.d/10-libmesh.conf
+vm.max_map_count: 2097152
+conffile /etc/mesh.conf
 no ld.so.preload
 /usr/$LIB/libmesh.so.1
 bash mesh
 libmesh: removed libmesh from /etc/ld.so.preload
 no ld.so.preload
 no state
+sysctl drop-in removed
 mesh.conf purged
+vm.max_map_count: 2097152
 bash'
 }

@@ -7,6 +7,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "options.h"
+
+// The unit tests exercise the heap file (meshing, copy-on-write forks) from the first
+// allocation on: the heap takes its memfd at once, as with mesh.file_from_mib = 0
+// (before libmesh's own constructor, which may allocate).
+__attribute__((constructor(101))) static void harness_file_from_start(void) {
+    mh_opt[MH_OPT_file_from_mib] = 0;
+}
+
 static int harness_failures;
 static int harness_checks;
 
