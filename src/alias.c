@@ -69,6 +69,7 @@ void mh_alias_release_all(mh_span_t *leader) {
 bool mh_alias_unlink_empty(mh_span_t *alias, uint32_t gen) {
     if (alias->gen != gen || alias->kind != MH_KIND_ALIAS || !mh_span_is_empty(alias)) return false;
     mh_span_t *leader = alias->leader, **link = &leader->next_alias;
+    if (leader->views_split == MH_SPLIT_PINNED) return false; // another view may map its pages
     while (*link && *link != alias) link = &(*link)->next_alias;
     if (*link != alias) return false;
     *link = alias->next_alias;

@@ -272,6 +272,23 @@ static region_t *add_region(size_t min_bytes) {
     return g;
 }
 
+// The region's untouched tail could not be mapped onto the current file (a VMA
+// limit, a failed mmap): it still maps what it mapped before, so it must never be
+// handed out as current. It becomes a free run with that old backing - take_run gives
+// a stale run fresh pages before reuse - or, without metadata for the run, it is
+// never handed out at all. Arena lock held.
+void mh_arena_retire_tail(region_t *g, uint32_t backing) {
+    mh_span_t *rest = g->size > g->used ? mh_meta_alloc(&span_pool) : NULL;
+    if (rest) {
+        rest->start = g->base + g->used;
+        rest->pages = (uint32_t)((g->size - g->used) >> MH_PAGE_SHIFT);
+        rest->region = (uint16_t)(g - mh_arena_st.regions);
+        rest->backing = backing;
+    }
+    g->used = g->size;
+    if (rest) run_insert(rest, false);
+}
+
 // Carves pages from the never-used tail of the newest region, adding one if needed.
 static mh_span_t *tail_take(size_t pages) {
     size_t bytes = pages << MH_PAGE_SHIFT;
@@ -467,14 +484,11 @@ static size_t dirty_budget(void) {
 static bool release_run(mh_span_t *r) {
     region_t *g = &mh_arena_st.regions[r->region];
     size_t len = mh_span_bytes(r);
-    if (!g->shared) {
-        (void)mh_os_release((void *)r->start, len, false);
+    // (private_partial: part of a "private" region may still be a shared mapping of
+    // the file, where MADV_DONTNEED does not zero)
+    if (!g->shared) return !mh_arena_st.private_partial && mh_os_release((void *)r->start, len, false) == 0;
+    if (r->backing == mh_arena_st.epoch && mh_arena_st.fd >= 0 && mh_os_release((void *)r->start, len, true) == 0)
         return true;
-    }
-    if (r->backing == mh_arena_st.epoch && mh_arena_st.fd >= 0) {
-        (void)mh_os_release((void *)r->start, len, true);
-        return true;
-    }
     mh_lock(&mh_arena_st.lock); // the mapping change is counted under the lock
     int rc = mh_arena_fresh_map(g, r->start, len);
     mh_unlock(&mh_arena_st.lock);
@@ -500,10 +514,11 @@ static size_t purge_to(size_t target) {
         }
         mh_unlock(&mh_arena_st.lock);
         if (!n) break;
-        bool clean[PURGE_BATCH];
+        bool clean[PURGE_BATCH], any = false;
         for (unsigned i = 0; i < n; i++) {
             clean[i] = release_run(batch[i]);
             released += clean[i] ? mh_span_bytes(batch[i]) : 0;
+            any |= clean[i];
         }
         mh_lock(&mh_arena_st.lock);
         for (unsigned i = 0; i < n; i++) {
@@ -512,6 +527,9 @@ static size_t purge_to(size_t target) {
             run_insert(batch[i], !clean[i]);
         }
         mh_unlock(&mh_arena_st.lock);
+        // Nothing could be given back (madvise or the heap file refuses): the runs went
+        // back to the dirty list, and taking them again would only fail again.
+        if (!any) break;
     }
     mh_unlock(&mh_arena_st.purge_lock);
     return released;
@@ -521,10 +539,14 @@ void mh_arena_free(mh_span_t *s, bool map_all) {
     MH_ASSERT(s->pages > 0 && mh_arena_st.active_pages >= s->pages);
     // Before taking the lock: a big madvise must not stall other threads. A stale span
     // is left dirty (its pages are replaced when the run is purged or reused).
-    bool release_now = s->pages >= RELEASE_AT_FREE_PAGES && mh_arena_is_current(s);
-    if (release_now)
-        mh_os_release((void *)s->start, mh_span_bytes(s),
-                      mh_arena_st.regions[s->region].shared);
+    // Only where the release means zero pages: private memory, or the current file
+    // (a span left on a frozen file, or mapped privately by a fork that had no new
+    // file, would fall back to old data or refuse).
+    const region_t *g = &mh_arena_st.regions[s->region];
+    bool release_now = s->pages >= RELEASE_AT_FREE_PAGES && mh_arena_is_current(s) &&
+                       !mh_plain_load_relaxed(&mh_arena_st.private_partial) &&
+                       (!g->shared || mh_plain_load_relaxed(&mh_arena_st.fd) >= 0) &&
+                       mh_os_release((void *)s->start, mh_span_bytes(s), g->shared) == 0;
     mh_lock(&mh_arena_st.lock);
     if (map_all) {
         dir_set_range(s, NULL);
@@ -616,7 +638,7 @@ static bool take_file_locked(void) {
         size_t tail = g->size - g->used;
         if (tail && mh_os_map_file((void *)(g->base + g->used), tail, mh_arena_st.fd,
                                    g->file_off + g->used, &p) != 0)
-            g->used = g->size; // no mapping (a VMA limit): the tail is never handed out
+            mh_arena_retire_tail(g, mh_arena_st.anon_epoch); // still private memory
         g->dump_mark = g->size; // a new mapping is dumpable: so is the whole region now
     }
     mh_arena_st.all_current = mh_arena_st.nregions == 0;

@@ -196,8 +196,12 @@ typedef struct mh_migrant_s {
     uintptr_t lo, hi;
 } mh_migrant_t;
 // Continues the sweep for stale spans: re-maps stale free runs on the way and returns
-// up to max live ones to move. 0 when the sweep ended (or migration is over).
-unsigned mh_arena_migrate_collect(mh_migrant_t *out, unsigned max);
+// up to max live ones to move; *ended: the sweep reached its end (the next call starts
+// another).
+unsigned mh_arena_migrate_collect(mh_migrant_t *out, unsigned max, bool *ended);
+// A whole sweep moved nothing though stale spans remain: migration steps become rare
+// (as when only spans that cannot move yet are left).
+void mh_arena_migration_stalled(void);
 // Moves one collected item (an extent of up to 2 MiB of adjacent spans, a meshed
 // leader with its aliases, or the next 2 MiB of a large span) onto the current file.
 // The caller holds the mesh pass lock (the barrier is one raiser's), and the class

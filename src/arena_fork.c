@@ -94,12 +94,22 @@ static int write_group(int fd, const mh_span_t *leader, uint64_t off) {
 
 // ---- private copies (degraded forks) ---------------------------------------------------
 
+// Fresh private pages over [va, va+len), tried MH_MAP_TRIES times. 0 or an errno value.
+static int anon_at(uintptr_t va, size_t len) {
+    int rc = 0;
+    for (int tries = 0; tries < MH_MAP_TRIES; tries++)
+        if ((rc = mh_os_map_anon_at((void *)va, len)) == 0) break;
+    return rc;
+}
+
 // Replaces [va, va+len) with private anonymous pages holding what is now readable at
 // view (view != NULL), or the data of fd at off. 0 or an errno value; on failure the
 // range is as it was.
 static int privatize(uintptr_t va, size_t len, const void *view, int fd, uint64_t off) {
     void *tmp;
-    int rc = mh_os_map_anon(len, &tmp);
+    int rc = 0;
+    for (int tries = 0; tries < MH_MAP_TRIES; tries++)
+        if ((rc = mh_os_map_anon(len, &tmp)) == 0) break;
     if (rc) return rc;
     if (view) memcpy(tmp, view, len);
     else rc = mh_os_read_data(fd, off, len, tmp);
@@ -124,17 +134,18 @@ static bool privatize_heap(int fd) {
             uintptr_t at = p;
             mh_span_t *s = mh_arena_walk(&p);
             if (!s || s->kind == MH_KIND_FREE || s->kind == MH_KIND_BUSY) {
-                ok &= mh_os_map_anon_at((void *)at, p - at) == 0;
+                ok &= anon_at(at, p - at) == 0;
                 continue;
             }
             const mh_span_t *l = leader_of(s);
             int rc = fd >= 0 ? privatize(s->start, mh_span_bytes(s), NULL, fd,
                                          file_off(&mh_arena_st.regions[l->region], l->start))
                              : privatize(s->start, mh_span_bytes(s), (void *)s->start, -1, 0);
-            if (s->kind == MH_KIND_ALIAS) s->leader->views_split = 1; // separate copies now
+            if (s->kind == MH_KIND_ALIAS && !s->leader->views_split) // separate copies now
+                s->leader->views_split = MH_SPLIT_MIGRATION;
             ok &= rc == 0;
         }
-        if (g->used < g->size) ok &= mh_os_map_anon_at((void *)end, g->size - g->used) == 0;
+        if (g->used < g->size) ok &= anon_at(end, g->size - g->used) == 0;
     }
     void *info = mh_arena_st.info;
     if (info) ok &= privatize((uintptr_t)info, MH_PAGE_SIZE, info, -1, 0) == 0;
@@ -144,17 +155,28 @@ static bool privatize_heap(int fd) {
     mh_arena_vmas_unknown();
     mh_arena_st.fd = -1;
     mh_arena_st.all_current = true;
+    mh_arena_st.stale_shared = false;
     mh_arena_st.privatized = true;
+    mh_arena_st.private_partial |= !ok;
     return ok;
 }
 
+// Some of the heap is still the parent's pages (no memory for the mappings that would
+// copy it): the child must not write into the parent's objects, so it ends with
+// one line, as a child that could not start. The parent is untouched.
+static void child_doomed(void) {
+    mh_warn("fork: the child cannot separate its heap from the parent's (no memory for the "
+            "mappings); the child exits");
+    mh_os_exit(127);
+}
+
 // The child could not map its own heap (a descriptor or VMA limit): private copies
-// from the snapshot prepare wrote to the child's file.
+// from the snapshot prepare wrote to the child's file; when even that fails, the
+// child ends (child_doomed).
 static void child_go_private(void) {
     int cfd = mh_arena_st.child_fd;
     if (!privatize_heap(cfd))
-        mh_degraded(MH_DEG_FORK, "fork: the child could not copy every heap range into private memory; "
-                    "some pages may still be shared with the parent");
+        child_doomed();
     else
         mh_degraded(MH_DEG_FORK, "fork: the child's heap could not be mapped; it runs on private copies "
                     "and is no longer compacted");
@@ -208,8 +230,10 @@ size_t mh_arena_drop_detached(size_t max_bytes) {
 static void runs_flush(runs_t *r) {
     if (r->hi > r->lo) {
         detach_populated(r->lo, r->hi - r->lo);
-        if (mh_os_map_private((void *)r->lo, r->hi - r->lo, r->fd, file_off(r->g, r->lo)) != 0)
-            r->failed = true;
+        int rc = 0;
+        for (int tries = 0; tries < MH_MAP_TRIES; tries++)
+            if ((rc = mh_os_map_private((void *)r->lo, r->hi - r->lo, r->fd, file_off(r->g, r->lo))) == 0) break;
+        if (rc) r->failed = true; // still shared on the file: see stale_shared
     }
     r->lo = r->hi = 0;
 }
@@ -240,7 +264,7 @@ static void prepare_meshed(runs_t *r, mh_span_t *s, int cfd, uint32_t old_epoch)
             mh_os_map_private((void *)s->start, mh_span_bytes(s), fd, file_off(lg, leader->start)) != 0)
             r->failed = true;
         if (fd < 0 && privatize(s->start, mh_span_bytes(s), (void *)s->start, -1, 0) != 0) r->failed = true;
-        leader->views_split = leader->naliases != 0;
+        if (leader->naliases && !leader->views_split) leader->views_split = MH_SPLIT_MIGRATION;
         return;
     }
     if (s == leader && write_group(cfd, s, file_off(r->g, s->start)) != 0) r->failed = true;
@@ -277,7 +301,10 @@ static void prepare_region(region_t *g, int old_fd, int pfd, int cfd, uint32_t o
         size_t len = g->size - g->used;
         int rc = pfd >= 0 ? mh_os_map_file((void *)end, len, pfd, file_off(g, end), &p)
                           : mh_os_map_anon_at((void *)end, len);
-        if (rc != 0) *failed = true;
+        if (rc != 0) { // still the frozen file's, shared with the child: stale from now on
+            mh_arena_retire_tail(g, old_epoch);
+            *failed = true;
+        }
     }
 }
 
@@ -348,7 +375,7 @@ static void prepare_copies(bool guard) {
                     "runs on private memory and is no longer compacted");
     else
         mh_degraded(MH_DEG_FORK, "fork: no heap file for the child and the heap could not be made "
-                    "private; parent and child may share heap pages");
+                    "private; the child exits (status 127), the parent carries on");
 }
 
 void mh_arena_raw_fork_copy(void) {
@@ -375,7 +402,9 @@ void mh_arena_fork_prepare(bool meshed, bool barrier) {
     mh_arena_st.child_copies = false;
     mh_arena_st.child_meshed = 0;
     if (mh_arena_st.file_size == 0) return; // private memory only: the kernel's copy-on-write does it
-    if (!mh_arena_fd_still_ours()) {
+    // Our descriptor is gone, or an earlier fork left stale spans mapped shared (the
+    // kernel's copy-on-write would not separate them): the child gets copies.
+    if (!mh_arena_fd_still_ours() || (mh_arena_st.stale_shared && !mh_arena_st.all_current)) {
         if (!mh_arena_st.privatized) prepare_copies(barrier);
         return;
     }
@@ -409,6 +438,7 @@ void mh_arena_fork_prepare(bool meshed, bool barrier) {
     if (pfd < 0) mh_degraded(MH_DEG_FILE, "fork: no new heap file can be made; parent and child carry on "
                              "with private memory and are no longer compacted");
     if (failed) { // a mapping failed (VMA limit): whatever was not re-mapped is copied
+        mh_arena_st.stale_shared = true;
         if (cfd >= 0) mh_os_close(cfd);
         mh_arena_st.child_fd = -1;
         int saved = mh_arena_st.fd;
@@ -432,16 +462,25 @@ void mh_arena_fork_parent(void) {
 
 // ---- child --------------------------------------------------------------------------
 
+// A mapping in the child, tried a few times: a transient refusal (EAGAIN, memory the
+// kernel is short of for a moment) must not send the child down the slow path.
+static int child_map(void *addr, size_t len, int fd, uint64_t off, void **out) {
+    int rc = 0;
+    for (int tries = 0; tries < MH_MAP_TRIES; tries++)
+        if ((rc = mh_os_map_file(addr, len, fd, off, out)) == 0) break;
+    return rc;
+}
+
 // The child's own file over every region, then each alias onto its leader: the whole
 // heap is current again (the copying path). False when a mapping failed.
 static bool child_map_copies(void) {
     void *p;
-    if (mh_arena_st.info && mh_os_map_file(mh_arena_st.info, MH_PAGE_SIZE, mh_arena_st.child_fd, 0, &p) != 0)
+    if (mh_arena_st.info && child_map(mh_arena_st.info, MH_PAGE_SIZE, mh_arena_st.child_fd, 0, &p) != 0)
         return false;
     for (unsigned i = 0; i < mh_arena_st.nregions; i++) {
         region_t *g = &mh_arena_st.regions[i];
         if (!g->shared) continue;
-        if (mh_os_map_file((void *)g->base, g->size, mh_arena_st.child_fd, g->file_off, &p) != 0) return false;
+        if (child_map((void *)g->base, g->size, mh_arena_st.child_fd, g->file_off, &p) != 0) return false;
     }
     set_current_fd(mh_arena_st.child_fd); // aliases are remapped onto it below
     mh_arena_st.epoch++;
@@ -466,13 +505,13 @@ static bool child_map_copies(void) {
 // file; the untouched tails onto that file too. False when a mapping failed.
 static bool child_map_meshed(void) {
     void *p;
-    if (mh_arena_st.info && mh_os_map_file(mh_arena_st.info, MH_PAGE_SIZE, mh_arena_st.child_fd, 0, &p) != 0)
+    if (mh_arena_st.info && child_map(mh_arena_st.info, MH_PAGE_SIZE, mh_arena_st.child_fd, 0, &p) != 0)
         return false;
     for (unsigned i = 0; i < mh_arena_st.nregions; i++) {
         region_t *g = &mh_arena_st.regions[i];
         if (!g->shared) continue;
         if (g->used < g->size &&
-            mh_os_map_file((void *)(g->base + g->used), g->size - g->used, mh_arena_st.child_fd,
+            child_map((void *)(g->base + g->used), g->size - g->used, mh_arena_st.child_fd,
                            file_off(g, g->base + g->used), &p) != 0)
             return false;
         for (uintptr_t q = g->base; mh_arena_st.child_meshed && q < g->base + g->used;) {
@@ -480,7 +519,7 @@ static bool child_map_meshed(void) {
             if (!s || !is_meshed(s)) continue;
             const mh_span_t *leader = leader_of(s);
             const region_t *lg = &mh_arena_st.regions[leader->region];
-            if (mh_os_map_file((void *)s->start, mh_span_bytes(s), mh_arena_st.child_fd,
+            if (child_map((void *)s->start, mh_span_bytes(s), mh_arena_st.child_fd,
                                file_off(lg, leader->start), &p) != 0)
                 return false;
             s->backing = mh_arena_st.epoch;
@@ -493,6 +532,7 @@ static bool child_map_meshed(void) {
 
 void mh_arena_fork_child(void) {
     mh_arena_vmas_unknown();
+    if (mh_arena_st.private_partial) child_doomed();
     if (mh_arena_st.child_fd >= 0) {
         bool ok = mh_arena_st.child_copies ? child_map_copies() : child_map_meshed();
         if (!ok) {
@@ -519,7 +559,9 @@ void mh_arena_fork_child(void) {
 
 // ---- migration ------------------------------------------------------------------------
 
-bool mh_arena_migration_idle(void) { return mh_plain_load_relaxed(&mh_arena_st.sweep_idle); }
+bool mh_arena_migration_idle(void) {
+    return mh_plain_load_relaxed(&mh_arena_st.sweep_idle) || mh_plain_load_relaxed(&mh_arena_st.stalled);
+}
 
 // Nothing migrates without a heap file; the page tables a fork moved aside still go.
 bool mh_arena_migration_pending(void) {
@@ -562,6 +604,7 @@ static bool holds_sweep(const mh_span_t *s) {
 static void sweep_end(void) {
     if (!mh_arena_st.sweep_stale) {
         mh_arena_st.all_current = true;
+        mh_arena_st.stale_shared = false;
         if (mh_arena_st.frozen_fd >= 0) mh_os_close(mh_arena_st.frozen_fd);
         mh_arena_st.frozen_fd = -1;
     }
@@ -572,13 +615,17 @@ static void sweep_end(void) {
     mh_arena_st.sweep_next = 0;
 }
 
-unsigned mh_arena_migrate_collect(mh_migrant_t *out, unsigned max) {
+void mh_arena_migration_stalled(void) { mh_plain_store_relaxed(&mh_arena_st.stalled, true); }
+
+unsigned mh_arena_migrate_collect(mh_migrant_t *out, unsigned max, bool *ended) {
     unsigned n = 0;
+    *ended = false;
     mh_migrant_t *ext = NULL; // the extent being grown
     mh_lock(&mh_arena_st.lock);
     while (n < max && !mh_arena_st.all_current) {
         if (mh_arena_st.sweep_region >= mh_arena_st.nregions) {
             sweep_end();
+            *ended = true;
             break;
         }
         region_t *g = &mh_arena_st.regions[mh_arena_st.sweep_region];
@@ -763,6 +810,7 @@ static bool migrant_range(const mh_migrant_t *m, uintptr_t *lo, uintptr_t *hi) {
 
 static void migrant_done(const mh_migrant_t *m, uintptr_t lo, uintptr_t hi) {
     mh_span_t *s = m->span;
+    mh_arena_st.stalled = false; // progress
     if (!s) {
         extent_mark_current(lo, hi);
         return;
@@ -787,7 +835,7 @@ static bool move_group(mh_span_t *s, const region_t *g, uintptr_t lo, uintptr_t 
     void *p;
     if (!split && mh_os_map_file((void *)lo, hi - lo, mh_arena_st.frozen_fd, file_off(g, lo), &p) == 0)
         return false;
-    s->views_split = 1;
+    s->views_split = MH_SPLIT_MIGRATION;
     s->backing = mh_arena_st.epoch; // the leader maps the current file; some aliases do not
     mh_degraded(MH_DEG_MIGRATION, "fork migration: a meshed span could not be moved back whole; it stays "
                 "split across two heap files until it is freed");

@@ -55,6 +55,7 @@ typedef struct arena_state_s {
     bool sweep_found;     // the running migration sweep met a stale span it can move
     bool sweep_stale;     // ... or any stale span at all (all_current needs none)
     bool sweep_idle;      // the last sweep found only spans it cannot move yet
+    bool stalled;         // the last sweep moved nothing of what it found (failures)
     unsigned sweep_region;
     uintptr_t sweep_next;
     int child_fd;         // the fork child's heap file, made in prepare
@@ -63,6 +64,11 @@ typedef struct arena_state_s {
     struct { void *addr; size_t len; } detached[MH_DETACHED_MAX]; // see arena_fork.c
     unsigned ndetached;
     bool privatized;      // the heap file was lost and the heap copied to private memory
+    bool private_partial; // privatized, but some ranges could not be copied: they are
+                          // still the file's (MAP_SHARED), so a fork child would share
+                          // them and a release does not zero them (arena_fork.c)
+    bool stale_shared;    // a fork could not map some stale spans privately: until they
+                          // are migrated, forks give the child copies (arena_fork.c)
     uint32_t anon_epoch;  // spans of this epoch are stale on private anonymous memory
                           // (from before the heap took its file), not on a frozen file
     // VMA accounting (arena.c): breaks between neighbouring pages of shared regions
@@ -83,6 +89,9 @@ mh_span_t *mh_arena_dir_get(uintptr_t p);
 void mh_arena_run_unlink(mh_span_t *r);
 // Coalesces r (directory entries cleared) with free neighbours and bins it.
 void mh_arena_run_insert(mh_span_t *r, bool dirty);
+// The untouched tail of g, which could not be re-mapped, as a free run still on
+// `backing` (stale once the epoch moves on).
+void mh_arena_retire_tail(region_t *g, uint32_t backing);
 bool mh_arena_fd_still_ours(void);
 // The span or run that starts at *p, advancing *p past it; or NULL for a page where
 // none starts (free tails of runs, the info page), advancing *p by one page. The one

@@ -45,11 +45,52 @@ static void publish(unsigned n) {
     mh_fetch_add_seqcst(&epoch, 1); // odd: pairs with the acquire loads of readers
 }
 
-void mh_barrier_lower(bool unprotect) {
+// ---- ranges left read-only ------------------------------------------------------------
+// When mprotect refuses to make a range writable again (ENOMEM at the VMA limit, a
+// seccomp filter), the range is remembered here and made writable by the first thread
+// that writes into it (the fault handler asks mh_barrier_unstick): never a write that
+// faults into the program's own handler because of us.
+
+#define STUCK_MAX 64
+static mh_lock_t stuck_lock = MH_LOCK_INIT;
+static struct { uintptr_t lo; size_t len; } stuck[STUCK_MAX];
+static _Atomic unsigned stuck_n; // entries in use (some may be cleared: len 0)
+
+static void unprotect(uintptr_t lo, size_t len) {
+    for (int tries = 0; tries < 3; tries++)
+        if (mh_os_protect((void *)lo, len, false) == 0) return;
+    mh_lock(&stuck_lock);
+    unsigned n = mh_load_relaxed(&stuck_n), i = 0;
+    while (i < n && stuck[i].len) i++;
+    if (i < STUCK_MAX) {
+        stuck[i].lo = lo;
+        stuck[i].len = len;
+        if (i == n) mh_store_release(&stuck_n, n + 1);
+    }
+    mh_unlock(&stuck_lock);
+}
+
+bool mh_barrier_unstick(uintptr_t addr) {
+    if (!mh_load_acquire(&stuck_n)) return false; // pairs with the release in unprotect
+    bool fixed = false;
+    mh_lock(&stuck_lock);
+    for (unsigned i = 0; i < mh_load_relaxed(&stuck_n); i++) {
+        if (!stuck[i].len || addr - stuck[i].lo >= stuck[i].len) continue;
+        if (mh_os_protect((void *)stuck[i].lo, stuck[i].len, false) == 0) {
+            stuck[i].len = 0;
+            fixed = true;
+        }
+        break;
+    }
+    mh_unlock(&stuck_lock);
+    return fixed;
+}
+
+void mh_barrier_lower(bool unprotect_all) {
     if (!(mh_load_relaxed(&epoch) & 1)) return; // already lowered (see mh_barrier_mine)
     mh_store_relaxed(&raiser, 0);
     unsigned n = mh_load_relaxed(&prot_n);
-    for (unsigned i = 0; unprotect && i < n; i++) mh_os_protect((void *)prot_start[i], prot_len[i], false);
+    for (unsigned i = 0; unprotect_all && i < n; i++) unprotect(prot_start[i], prot_len[i]);
     mh_store_release(&prot_n, 0);
     mh_fetch_add_seqcst(&epoch, 1);
     mh_futex_wake(&epoch, 0x7fffffff);
@@ -68,7 +109,7 @@ bool mh_barrier_raise(unsigned n, const uintptr_t *start, const size_t *len) {
     publish(n);
     for (unsigned i = 0; i < n; i++) {
         if (mh_os_protect((void *)prot_start[i], prot_len[i], true) == 0) continue;
-        while (i--) mh_os_protect((void *)prot_start[i], prot_len[i], false);
+        while (i--) unprotect(prot_start[i], prot_len[i]);
         mh_barrier_lower(false);
         return false;
     }
@@ -114,6 +155,7 @@ bool mh_barrier_altstack_in(uintptr_t lo, uintptr_t hi) {
 void mh_barrier_fork_child(void) {
     mh_store_relaxed(&prot_n, 0);
     mh_store_relaxed(&raiser, 0);
+    mh_lock_reset(&stuck_lock);
     if (mh_load_relaxed(&epoch) & 1) mh_fetch_add_seqcst(&epoch, 1);
     mh_lock_reset(&alt_lock);
     mh_store_relaxed(&alt_n, 0); // only the forking thread came along, with a new tid:

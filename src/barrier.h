@@ -24,7 +24,7 @@ bool mh_barrier_raise(unsigned n, const uintptr_t *start, const size_t *len);
 // Ends the barrier: unprotect makes the ranges writable again first (a failed move;
 // a completed one has remapped them writable already). Wakes every waiter. Nothing
 // when it is not up (the raiser's own write lowered it already).
-void mh_barrier_lower(bool unprotect);
+void mh_barrier_lower(bool unprotect_all);
 // The epoch now (acquire): odd while ranges are protected.
 uint32_t mh_barrier_epoch(void);
 // addr lies in a range the current barrier protects.
@@ -35,6 +35,10 @@ void mh_barrier_wait(uint32_t e);
 // write of its own into a protected range (a fork handler of another library's, run
 // while the fork keeps the heap protected) lowers the barrier instead.
 bool mh_barrier_mine(void);
+
+// addr lies in a range mprotect refused to make writable again after a barrier; true
+// when it is writable now (the faulting write can be retried).
+bool mh_barrier_unstick(uintptr_t addr);
 
 // sigaltstack bookkeeping: the calling thread's alternate stack is [lo, lo+size) (or
 // none any more); only stacks inside the heap are recorded.

@@ -77,6 +77,10 @@ static void on_fault(int sig, siginfo_t *info, void *ctx) {
             errno = saved;
             return;
         }
+        if (mh_barrier_unstick(addr)) { // left read-only by a failed mprotect: writable now
+            errno = saved;
+            return;
+        }
         // The move may have finished between the fault and this check: retry once. The
         // same address faulting again with no barrier in between is the program's own
         // protection (a GC's barrier, say): it goes to the program's handler.
@@ -121,22 +125,52 @@ static void install(void) {
 
 bool mh_fault_installed(void) { return mh_load_acquire(&installed) == 1; } // pairs: install
 
-// Our handler is still the kernel's for both signals. A program (or a library) that
-// installs one with a raw rt_sigaction system call goes around our sigaction, and a
-// mesh would then deliver its faults to that handler. Asked before each tick (two
-// system calls); a replacement made in the middle of a pass is not caught.
-static bool intact(void) {
+// What the kernel has for a signal we installed our handler for: OURS; RESET, the
+// default or ignore (what exec, our own chain() after a fault that did not repeat, or
+// an unknown path left there); FOREIGN, another handler - a program (or library) that
+// installed one with a raw rt_sigaction system call, around our sigaction.
+typedef enum { KERNEL_OURS, KERNEL_RESET, KERNEL_FOREIGN } kernel_t;
+
+static kernel_t kernel_action(int sig) {
     struct { // the kernel's struct sigaction on x86-64
         void *handler;
         unsigned long flags;
         void *restorer;
         uint64_t mask;
     } k;
+    if (syscall(SYS_rt_sigaction, sig, NULL, &k, sizeof k.mask) != 0 || k.handler == (void *)on_fault)
+        return KERNEL_OURS;
+    return k.handler == (void *)SIG_DFL || k.handler == (void *)SIG_IGN ? KERNEL_RESET : KERNEL_FOREIGN;
+}
+
+// A reset action goes back to ours, with the program's action taken from the kernel:
+// for faults that are not ours nothing changes (a fault cannot be ignored, so default
+// and ignore both kill), and for a write into a span being meshed ours is the only
+// action that does not kill. Install lock held.
+static bool restore_reset(int sig) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = on_fault;
+    sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_RESTART | SA_NODEFER;
+    sigemptyset(&sa.sa_mask);
+    return __sigaction(sig, &sa, &app[slot_of(sig)]) == 0;
+}
+
+// Our handler is the kernel's for both signals, or is again. Asked before each tick
+// and before each pair is write-protected (two system calls), so a replacement made
+// in the middle of a pass is seen at the next pair; one made while a pair is
+// protected (microseconds) is not caught.
+static bool intact(void) {
     static const int sigs[2] = {SIGSEGV, SIGBUS};
-    for (int i = 0; i < 2; i++)
-        if (syscall(SYS_rt_sigaction, sigs[i], NULL, &k, sizeof k.mask) == 0 && k.handler != (void *)on_fault)
-            return false;
-    return true;
+    kernel_t k[2] = {kernel_action(SIGSEGV), kernel_action(SIGBUS)};
+    if (k[0] == KERNEL_OURS && k[1] == KERNEL_OURS) return true;
+    if (k[0] == KERNEL_FOREIGN || k[1] == KERNEL_FOREIGN) return false;
+    bool ok = true;
+    mh_lock(&install_lock);
+    for (int i = 0; i < 2; i++) // again under the lock: a program sigaction may be racing
+        if (kernel_action(sigs[i]) == KERNEL_RESET) ok &= restore_reset(sigs[i]);
+    mh_unlock(&install_lock);
+    return ok && kernel_action(SIGSEGV) == KERNEL_OURS && kernel_action(SIGBUS) == KERNEL_OURS;
 }
 
 static _Atomic bool lost; // the handler was replaced behind our back: for good

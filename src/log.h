@@ -25,7 +25,7 @@ typedef enum {
     MH_DEG_FILE,           // the heap file is gone or refused: private memory from now on
     MH_DEG_FORK,           // a fork fell back to copies or to private memory
     MH_DEG_THREAD,         // a helper thread could not start
-    MH_DEG_MIGRATION,      // a migration step could not finish: the span stays where it is
+    MH_DEG_MIGRATION,      // a migration or mesh step could not finish or be undone
     MH_DEG_COUNT
 } mh_degrade_t;
 

@@ -1,7 +1,7 @@
 // mesh.c - meshing one class: the pairing of spans, the pair mesh and the VMA budget
 // (see mesh.h).
 //
-// Layer 6 (meshing): global_heap (class lists and locks), alias, barrier, arena,
+// Layer 6 (meshing): global_heap (class lists and locks), alias, barrier, fault, arena,
 // freephys, mesh_stats.
 // Locking: the caller holds the mesh pass lock; a class is meshed under its class lock
 // with its bitmaps exclusive. Scratch arrays, the generator and the budget are static
@@ -17,6 +17,7 @@
 #include "barrier.h"
 #include "check.h"
 #include "checks.h"
+#include "fault.h"
 #include "freephys.h"
 #include "global_heap.h"
 #include "log.h"
@@ -138,8 +139,43 @@ static void copy_live(mh_span_t *src, mh_span_t *dst, const uint64_t *live) {
         }
 }
 
+
+static int remap_retry(uintptr_t va, size_t len, uintptr_t target) {
+    int rc = 0;
+    for (int t = 0; t < MH_MAP_TRIES; t++)
+        if ((rc = mh_arena_remap(va, len, target)) == 0) break;
+    return rc;
+}
+
+typedef enum { RECOVER_UNDONE, RECOVER_FORWARD, RECOVER_STUCK } recover_t;
+
+// A remap of src's chain onto dst failed after `moved` views went over. UNDONE: those
+// went back onto src's pages (still intact), dst's bits are as they were and the
+// barrier is down. A view that cannot go back is already where the mesh wants it, so
+// the others are then tried forward: FORWARD when all made it (the mesh is whole after
+// all). STUCK when neither way works: every view still reads its own objects - src's
+// pages hold them all, dst's pages a copy (copy_live) - see mesh_pair.
+static recover_t recover(mh_span_t *src, mh_span_t *dst, const uintptr_t *start, const size_t *len,
+                         unsigned moved, unsigned n, const uint64_t *live) {
+    unsigned back = 0;
+    while (back < moved && remap_retry(start[back], len[back], src->start) == 0) back++;
+    if (back == moved) {
+        for (unsigned w = 0; w < MH_BITMAP_WORDS; w++) mh_fetch_and_seqcst(&dst->bits[w], ~live[w]);
+        mh_barrier_lower(true);
+        return RECOVER_UNDONE;
+    }
+    for (unsigned i = 0; i < n; i++) // start[back] stays on dst's pages: the rest follow it
+        if ((i < back || i >= moved) && remap_retry(start[i], len[i], dst->start) != 0) return RECOVER_STUCK;
+    return RECOVER_FORWARD;
+}
+
 // Meshes src into dst (bitmaps disjoint, both detached, class exclusive). False when
-// the barrier or a system call failed; everything is then as it was.
+// the barrier or a system call failed; everything is then as it was. True also when a
+// mapping could be neither made nor undone (recover: STUCK): the chain then joins dst
+// as a pinned split group - each object used through its own view, never meshed or
+// migrated again, src's pages kept, no alias released before the whole group (views
+// may map each other's pages) - and dst keeps the chain's bits, so those slots are
+// never handed out. That saves nothing, but src is dst's alias as after a mesh.
 static bool mesh_pair(mh_span_t *src, mh_span_t *dst) {
     uintptr_t start[MAX_CHAIN];
     size_t len[MAX_CHAIN];
@@ -148,7 +184,9 @@ static bool mesh_pair(mh_span_t *src, mh_span_t *dst) {
         start[n] = a->start;
         len[n++] = mh_span_bytes(a);
     }
-    if (!mh_barrier_raise(n, start, len)) return false;
+    // Our handler must still be the kernel's (checked before each pass too): a pass can
+    // take a millisecond, and a write that faults without it would kill the program.
+    if (!mh_fault_ready() || !mh_barrier_raise(n, start, len)) return false;
     uint64_t live[MH_BITMAP_WORDS];
     for (unsigned w = 0; w < MH_BITMAP_WORDS; w++) {
         live[w] = mh_load_relaxed(&src->bits[w]);
@@ -158,11 +196,17 @@ static bool mesh_pair(mh_span_t *src, mh_span_t *dst) {
     for (unsigned w = 0; w < MH_BITMAP_WORDS; w++) mh_fetch_or_seqcst(&dst->bits[w], live[w]);
     for (unsigned i = 0; i < n; i++) {
         if (mh_arena_remap(start[i], len[i], dst->start) == 0) continue;
-        // Unwind: back onto src's pages (still intact), then writable again.
-        for (unsigned j = 0; j < i; j++) (void)mh_arena_remap(start[j], len[j], src->start);
-        for (unsigned w = 0; w < MH_BITMAP_WORDS; w++) mh_fetch_and_seqcst(&dst->bits[w], ~live[w]);
-        mh_barrier_lower(true);
-        return false;
+        recover_t r = recover(src, dst, start, len, i, n, live);
+        if (r == RECOVER_UNDONE) return false;
+        if (r == RECOVER_STUCK) { // see above
+            mh_alias_adopt(dst, src, live);
+            dst->views_split = MH_SPLIT_PINNED;
+            mh_barrier_lower(true);
+            mh_degraded(MH_DEG_MIGRATION, "meshing: a mapping could neither be made nor undone; two spans "
+                        "stay split, without saving memory, until they are freed");
+            return true;
+        }
+        break; // RECOVER_FORWARD: whole after all
     }
     mh_alias_adopt(dst, src, live);
     // The source's physical pages are free now (punched by the freephys thread when on).

@@ -141,17 +141,22 @@ static void migrate_locked(uint64_t budget_ns) {
     mh_migrant_t batch[MIGRATE_BATCH];
     size_t progress = 1; // bytes moved in this sweep: a sweep that moves nothing ends it
     while (mh_arena_migration_pending() && mh_os_now_ns() - t0 <= budget_ns) {
-        unsigned n = mh_arena_migrate_collect(batch, MIGRATE_BATCH);
-        if (!n) { // a sweep ended (or only page tables are left to drop)
-            size_t dropped = mh_arena_drop_detached(DROP_STEP);
-            if (!dropped && !progress) return;
-            progress = dropped;
-            continue;
-        }
+        bool ended;
+        unsigned n = mh_arena_migrate_collect(batch, MIGRATE_BATCH, &ended);
         for (unsigned i = 0; i < n; i++) {
             progress += migrate_item(&batch[i], t0, budget_ns);
             if (mh_os_now_ns() - t0 > budget_ns) return; // the next sweep finds the rest
         }
+        if (!ended && n) continue;
+        // A sweep ended (or only page tables are left to drop). One that moved nothing
+        // although spans were left (a mapping or the barrier keeps failing) ends the
+        // step, and later steps come rarely.
+        size_t dropped = mh_arena_drop_detached(DROP_STEP);
+        if (!dropped && !progress) {
+            mh_arena_migration_stalled();
+            return;
+        }
+        progress = dropped;
     }
 }
 

@@ -393,6 +393,10 @@ int mh_os_count_maps(const uintptr_t *lo, const uintptr_t *hi, unsigned n, size_
     return 0;
 }
 
+void mh_os_exit(int status) {
+    for (;;) syscall(SYS_exit_group, status);
+}
+
 uint64_t mh_os_now_ns(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);

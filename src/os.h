@@ -14,6 +14,13 @@
 
 #include "common.h"
 
+// How often a mapping that must not fail halfway (a fork's, a mesh being undone) is
+// tried: EAGAIN and brief shortages pass. Fault-injection builds set 1, to reach the
+// paths after a failure.
+#ifndef MH_MAP_TRIES
+#define MH_MAP_TRIES 8
+#endif
+
 // Creates an anonymous memory file, moved to a high descriptor number with
 // close-on-exec (a daemon that closes low fds or dup2()s over them misses it).
 int mh_os_memfd_create(int *fd_out);
@@ -85,6 +92,8 @@ int mh_os_count_maps(const uintptr_t *lo, const uintptr_t *hi, unsigned n, size_
 // Best-effort random bytes; never blocks and never fails (falls back to clocks).
 void mh_os_random(void *buf, size_t n);
 uint64_t mh_os_now_ns(void);
+// Ends the process at once (the exit_group system call: no atexit handlers, no stdio).
+_Noreturn void mh_os_exit(int status);
 int mh_os_page_size(void);
 
 #endif

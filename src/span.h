@@ -37,6 +37,12 @@ enum {
 // MH_LIST_FRESH: a never used span of its class's newest chunk (global_heap.c).
 enum { MH_LIST_NONE = 0, MH_LIST_PARTIAL, MH_LIST_EMPTY, MH_LIST_DIRTY, MH_LIST_CLEAN, MH_LIST_FRESH };
 
+// views_split: a fork migration that could not move a whole group (arena_fork.c), or
+// a mesh whose mappings could be neither made nor undone (mesh.c): there views may map
+// each other's pages, so no alias is released before the whole group.
+#define MH_SPLIT_MIGRATION 1
+#define MH_SPLIT_PINNED 2
+
 typedef struct mh_span_s mh_span_t;
 struct mh_span_s {
     // First cache line: identity and geometry (read on every free).
@@ -62,7 +68,7 @@ struct mh_span_s {
     uint32_t moved;                    // stale large span: pages already migrated; arena lock
     uint32_t naliases;                 // meshed leader: length of its alias chain (class lock)
     uint8_t views_split;               // meshed leader whose virtual spans no longer share
-                                       // pages (arena_fork.c): never meshed or migrated again
+                                       // pages: never meshed or migrated again; MH_SPLIT_*
     // Second cache line: what list walks and the mesher read.
     _Atomic uint64_t bits[MH_BITMAP_WORDS];
     mh_span_t *prev, *next;            // class list or free-run bin

@@ -214,6 +214,16 @@ kill_from_outside() {
     ((ms < 250)) || fail "200 program-owned protection faults on heap memory took $ms ms (libmesh retries each one before passing it on)"
 }
 
+@test "SIGSEGV put back to the default behind libmesh's back: meshing goes on, the program reads the default, a fault still kills" {
+    sig raw-reset-dfl
+    assert_died_of 11
+    assert_line "meshed after the reset: yes"
+    assert_line "barrier: libmesh"
+    assert_line "program reads: SIG_DFL"
+    assert_line "objects intact"
+    [[ "$stderr" != *"libmesh:"* ]] || fail "libmesh printed: $stderr"
+}
+
 @test "a SIGSEGV handler installed with a raw rt_sigaction: meshing stops with one warning, the handler gets its faults" {
     sig raw-rt-sigaction
     assert_success

@@ -22,6 +22,9 @@
  *               nothing. Default: armed from the start.
  *   FAIL_ERRNO  the errno of an injected failure: a name (ENOMEM, EAGAIN, ...) or a
  *               number. Default ENOMEM.
+ *   FAIL_TRACE  1: each injected failure writes "failshim: injected NAME" and the call's
+ *               backtrace to stderr (to find which caller mishandles it; the unwinder
+ *               is loaded in the constructor, before anything is failed).
  *   FAIL_LOG    a file; at exit every process (fork children too) appends one line:
  *               "failshim pid=P mmap=calls/failed ... injected=N". Nothing goes to stderr.
  *
@@ -35,6 +38,7 @@
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>
+#include <execinfo.h>
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -61,6 +65,7 @@ static struct {
     uint64_t seed;
     int err[K_COUNT]; // 0: this function is not failed
     char log[512];
+    bool trace;
 } cfg;
 
 static atomic_int cfg_state;   // 0 not read, 1 reading, 2 read
@@ -153,6 +158,8 @@ static void read_config(void) {
     cfg.after = after ? strtoul(after, NULL, 10) : 0;
     const char *arm = getenv("FAIL_ARM");
     if (arm && strcmp(arm, "manual") == 0) atomic_store(&armed, 0);
+    const char *trace = getenv("FAIL_TRACE");
+    cfg.trace = trace && *trace == '1';
     const char *log = getenv("FAIL_LOG");
     if (log) {
         size_t n = strlen(log);
@@ -180,7 +187,24 @@ static int decide(int k) {
                 (cfg.mode == M_RANDOM && mix(cfg.seed * 0x100000001b3ULL ^ (uint64_t)k << 56 ^ m) % 100 < cfg.pct);
     if (!fail) return 0;
     atomic_fetch_add(&failed[k], 1);
+    if (cfg.trace) {
+        void *frames[24];
+        int nf = backtrace(frames, 24);
+        (void)!write(2, "failshim: injected ", 19);
+        (void)!write(2, kname[k], strlen(kname[k]));
+        (void)!write(2, "\n", 1);
+        backtrace_symbols_fd(frames, nf, 2);
+    }
     return cfg.err[k];
+}
+
+// The unwinder is loaded on its first use (it allocates): here, before anything fails.
+__attribute__((constructor)) static void trace_warm(void) {
+    const char *trace = getenv("FAIL_TRACE");
+    if (trace && *trace == '1') {
+        void *frame[2];
+        (void)backtrace(frame, 2);
+    }
 }
 
 /* ---- the real functions ----------------------------------------------------------- */

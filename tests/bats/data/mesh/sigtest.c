@@ -526,6 +526,51 @@ int main(int argc, char **argv) {
         out("objects intact\n");
         return ok ? 0 : 1;
     }
+    if (!strcmp(m, "raw-reset-dfl")) {
+        /* Something outside libmesh's sigaction (exec'd code sharing memory, a libc
+           internal path, the program with a raw rt_sigaction) puts SIGSEGV back to the
+           default: meshing must go on with libmesh's handler back in place, the
+           program must read back the default, and a real fault must still kill. */
+        install_mesh();
+        mallctl_fn ctl = (mallctl_fn)dlsym(RTLD_DEFAULT, "mesh_mallctl");
+        enum { N = 20000 };
+        static unsigned char *obj[N];
+        for (int i = 0; i < N; i++) {
+            obj[i] = malloc(64);
+            memset(obj[i], i & 0xff, 64);
+        }
+        for (int i = 0; i < N; i++)
+            if (i % 8)
+                free(obj[i]), obj[i] = NULL;
+        kernel_sigaction_t k;
+        memset(&k, 0, sizeof k); /* SIG_DFL */
+        if (syscall(SYS_rt_sigaction, SIGSEGV, &k, NULL, 8) != 0) {
+            out("raw rt_sigaction: %s\n", strerror(errno));
+            return 2;
+        }
+        size_t before = 0, after = 0, len = sizeof before;
+        if (ctl) {
+            ctl("stats.mesh_count", &before, &len, NULL, 0);
+            for (int i = 0; i < 5; i++)
+                ctl("mesh.compact", NULL, NULL, NULL, 0);
+            ctl("stats.mesh_count", &after, &len, NULL, 0);
+        }
+        out("meshed after the reset: %s\n", after > before ? "yes" : "no");
+        report_barrier_to(stdout, "barrier", SIGSEGV, NULL);
+        struct sigaction cur;
+        sigaction(SIGSEGV, NULL, &cur);
+        out("program reads: %s\n", cur.sa_handler == SIG_DFL ? "SIG_DFL" : "something else");
+        for (int i = 0; i < N; i += 8)
+            for (int b = 0; b < 64; b++)
+                if (obj[i][b] != (unsigned char)(i & 0xff)) {
+                    out("object %d corrupted\n", i);
+                    return 1;
+                }
+        out("objects intact\n");
+        fflush(stdout);
+        *BAD_ADDR = 1; /* the default action: death by SIGSEGV */
+        return 4;
+    }
     fprintf(stderr, "unknown mode %s\n", m);
     return 2;
 }
