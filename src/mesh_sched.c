@@ -11,6 +11,7 @@
 
 #include <pthread.h>
 #include <sched.h>
+#include <string.h>
 #include <sys/prctl.h>
 #include <time.h>
 
@@ -230,6 +231,20 @@ static unsigned pick_class(unsigned hint, uint64_t done) {
 
 _Static_assert(MH_NUM_CLASSES <= 64, "a tick's done set is one word");
 
+// Stale spans (on private memory or a frozen file) are not meshed, so a sweep made
+// while a migration was pending can find a class dry that is full of pairs once its
+// spans are current - and with the program idle, no new partial spans would ever wake
+// it. When a migration completes, every class gets a fresh sweep. Pass lock held.
+static void wake_after_migration(void) {
+    static bool was_pending;
+    bool pending = mh_arena_migration_pending();
+    if (was_pending && !pending) {
+        memset(dry_at, 0, sizeof dry_at);
+        idle_passes = 0;
+    }
+    was_pending = pending;
+}
+
 // One tick. One class at a time: passes over the classes most worth it, one after
 // another, all within one budget (a class whose list was exhausted early leaves the
 // rest of the budget to the next). *more: work is left that a tick soon should do.
@@ -239,6 +254,7 @@ static size_t mesh_tick(unsigned hint, bool *more) {
     if (!mh_fault_ready()) return 0;
     mh_lock(&pass_lock);
     mh_mesh_budget_refresh();
+    wake_after_migration();
     uint64_t t0 = mh_os_now_ns(), done = 0;
     if (mh_opt[MH_OPT_class_at_a_time]) {
         for (unsigned cls; (cls = pick_class(hint, done)) < MH_NUM_CLASSES; hint = MH_NUM_CLASSES) {
