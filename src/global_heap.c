@@ -380,6 +380,7 @@ void mh_gh_class_lock(unsigned cls) { mh_lock(&bins[cls].lock); }
 void mh_gh_class_unlock(unsigned cls) { mh_unlock(&bins[cls].lock); }
 mh_span_t *mh_gh_partial_head(unsigned cls) { return bins[cls].partial; }
 unsigned mh_gh_partial_count(unsigned cls) { return mh_plain_load_relaxed(&bins[cls].npartial); }
+bool mh_gh_class_contended(unsigned cls) { return mh_lock_contended(&bins[cls].lock); }
 void mh_gh_unlist(unsigned cls, mh_span_t *s) { list_remove(&bins[cls], s); }
 
 void mh_gh_partial_rotate(unsigned cls, mh_span_t *last) {

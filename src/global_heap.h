@@ -46,6 +46,8 @@ void mh_gh_exclusive_begin(unsigned cls);
 void mh_gh_exclusive_end(unsigned cls);
 mh_span_t *mh_gh_partial_head(unsigned cls);
 unsigned mh_gh_partial_count(unsigned cls);
+// A thread waits for the class lock (held by the caller): a mesh pass makes way.
+bool mh_gh_class_contended(unsigned cls);
 void mh_gh_unlist(unsigned cls, mh_span_t *s);
 // Moves the partial list's head up to and including last to its end (O(1)).
 void mh_gh_partial_rotate(unsigned cls, mh_span_t *last);

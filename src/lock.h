@@ -35,6 +35,9 @@ MH_INLINE void mh_unlock(mh_lock_t *l) {
     if (MH_UNLIKELY(mh_exchange_release(&l->state, 0) == 2)) mh_unlock_wake(l);
 }
 
+// Another thread sleeps waiting for the lock (a hint for the holder: it may make way).
+MH_INLINE bool mh_lock_contended(mh_lock_t *l) { return mh_load_relaxed(&l->state) == 2; }
+
 // Only in a fork child, where the thread that held the lock no longer exists.
 MH_INLINE void mh_lock_reset(mh_lock_t *l) { mh_store_relaxed(&l->state, 0); }
 

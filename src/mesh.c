@@ -402,13 +402,23 @@ static try_t pair_leader(unsigned cls, unsigned i, unsigned n, bool *at_cap) {
 }
 
 
+// The pass stops when its time budget is spent, or once it has meshed something and a
+// program thread waits for the class lock: the pass holds the lock, and the background
+// thread runs at SCHED_IDLE, so a waiter behind a long pass would wait for as long as
+// the machine has other work. One pair is the most a waiter waits for; the rest of the
+// work follows at the next tick (the pass reports itself truncated). Never before the
+// first pair, so a contended class still makes progress and is never judged dry.
+static bool yield_now(unsigned cls, uint64_t t0, uint64_t budget_ns, const mh_pass_t *pass) {
+    return mh_os_now_ns() - t0 > budget_ns || (pass->meshed && mh_gh_class_contended(cls));
+}
+
 static uint16_t lone_src[MAX_CANDIDATES];
 static mh_span_t *lone_dst[MAX_CANDIDATES];
 
 // The lone pairs found this round, while they still mesh.
 static bool mesh_lone(unsigned cls, unsigned nlone, uint64_t t0, mh_pass_t *pass, bool *at_cap) {
     for (unsigned k = 0; k < nlone && !*at_cap; k++) {
-        if (mh_os_now_ns() - t0 > PASS_BUDGET_NS) return false;
+        if (yield_now(cls, t0, PASS_BUDGET_NS, pass)) return false;
         if (role[lone_src[k]] != ROLE_FREE) continue;
         try_t t = try_pair(cls, lone_src[k], lone_dst[k], at_cap);
         if (t == TRY_STOP) return false;
@@ -426,7 +436,7 @@ static void mesh_candidates(unsigned cls, unsigned n, uint64_t t0, mh_pass_t *pa
     memset(role, ROLE_FREE, n);
     bool at_cap = false;
     unsigned nlone = 0, i = 0;
-    for (; i < n && mh_os_now_ns() - t0 <= PASS_BUDGET_NS * 3 / 4; i++) {
+    for (; i < n && !yield_now(cls, t0, PASS_BUDGET_NS * 3 / 4, pass); i++) {
         mh_span_t *s = cand[i], *lone;
         if (role[i] != ROLE_FREE || s->kind != cls || s->naliases) continue;
         try_t t = pair_source(cls, i, n, &at_cap, &lone);
@@ -440,7 +450,7 @@ static void mesh_candidates(unsigned cls, unsigned n, uint64_t t0, mh_pass_t *pa
     }
     if (at_cap || !budget_plentiful()) return;
     for (i = 0; i < n; i++) {
-        if (mh_os_now_ns() - t0 > PASS_BUDGET_NS) {
+        if (yield_now(cls, t0, PASS_BUDGET_NS, pass)) {
             pass->truncated = true;
             return;
         }
@@ -467,7 +477,7 @@ static mh_pass_t mesh_class_locked(unsigned cls, uint64_t t0) {
         pass.looked += seen;
         if (!seen) break;
         mesh_candidates(cls, n, t0, &pass);
-        if (todo && mh_os_now_ns() - t0 > PASS_BUDGET_NS) pass.truncated = true;
+        if (todo && yield_now(cls, t0, PASS_BUDGET_NS, &pass)) pass.truncated = true;
     }
     // Pairs found: another round (and the fuller destinations) likely holds more.
     if (pass.meshed >= REPASS_PAIRS) pass.truncated = true;
