@@ -7,6 +7,7 @@
 #include "arena_internal.h"
 
 #include "check.h"
+#include "info.h"
 #include "lock.h"
 #include "log.h"
 #include "meta_heap.h"
@@ -197,6 +198,7 @@ bool mh_arena_fd_still_ours(void) {
     if (mh_arena_st.fd < 0) return false;
     if (mh_os_file_id(mh_arena_st.fd, &dev, &ino) == 0 && dev == mh_arena_st.fd_dev && ino == mh_arena_st.fd_ino) return true;
     mh_arena_st.fd = -1; // closed or replaced behind our back: new regions go private
+    mh_degraded_quiet(MH_DEG_FILE); // meshctl says why meshing stopped
     return false;
 }
 
@@ -217,6 +219,7 @@ static void open_memfd(void) {
     mh_arena_st.fd = fd;
     mh_arena_st.file_size = MH_PAGE_SIZE;
     mh_plain_store_release(&mh_arena_st.info, info); // pairs: mh_arena_info_page
+    mh_degraded_publish(&((mh_info_t *)info)->degraded); // meshctl shows why meshing paused
 }
 
 static int map_region(size_t size, region_t *g) {

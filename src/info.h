@@ -18,7 +18,10 @@
 typedef struct mh_info_s {
     char magic[16];
     uint32_t nopts;
-    uint32_t pad;
+    // Bit k: degradation k (mh_degrade_t, log.h) in effect, or happened for the permanent
+    // ones; log.c mirrors its mask here. It was the spare word `pad`, zero in older
+    // libraries, so the layout and the magic are unchanged.
+    _Atomic uint32_t degraded;
     _Atomic uint64_t mesh_count;   // meshes performed
     _Atomic uint64_t meshed_bytes; // bytes currently shared by meshing
     _Atomic uint64_t meshed_hwm;   // high-water mark of meshed_bytes

@@ -19,6 +19,21 @@
 _Static_assert(MH_DEG_COUNT <= 16, "printed and in-effect bits share one word");
 
 static _Atomic uint32_t degraded; // bit k: kind k in effect; bit 16+k: kind k printed
+static _Atomic(_Atomic uint32_t *) published; // the info page's copy of the in-effect bits
+
+// Applies the same change to the published copy: or and and commute, so concurrent
+// changes leave both words equal (atomic stores only: no locks on these paths).
+static void mirror(uint32_t set, uint32_t clear) {
+    _Atomic uint32_t *slot = mh_load_seqcst(&published);
+    if (!slot) return;
+    if (set) mh_fetch_or_seqcst(slot, set & 0xffffu);
+    if (clear) mh_fetch_and_seqcst(slot, ~(clear & 0xffffu));
+}
+
+void mh_degraded_publish(_Atomic uint32_t *slot) {
+    mh_store_seqcst(&published, slot);
+    mh_store_seqcst(slot, mh_degraded_mask());
+}
 
 void mh_log_write(const char *s, size_t n) { mh_log_write_fd(2, s, n); }
 
@@ -52,7 +67,9 @@ void mh_warn(const char *fmt, ...) {
 
 bool mh_degraded(mh_degrade_t what, const char *fmt, ...) {
     uint32_t bits = (1u << what) | (1u << (16 + what));
-    if (mh_fetch_or_seqcst(&degraded, bits) & (1u << (16 + what))) return false;
+    uint32_t was = mh_fetch_or_seqcst(&degraded, bits);
+    mirror(1u << what, 0);
+    if (was & (1u << (16 + what))) return false;
     va_list ap;
     va_start(ap, fmt);
     vlog_line(fmt, ap);
@@ -60,10 +77,14 @@ bool mh_degraded(mh_degrade_t what, const char *fmt, ...) {
     return true;
 }
 
-void mh_degraded_quiet(mh_degrade_t what) { mh_fetch_or_seqcst(&degraded, 1u << what); }
+void mh_degraded_quiet(mh_degrade_t what) {
+    mh_fetch_or_seqcst(&degraded, 1u << what);
+    mirror(1u << what, 0);
+}
 
 void mh_degraded_clear(mh_degrade_t what) {
-    mh_fetch_and_seqcst(&degraded, ~((1u << what) | (1u << (16 + what))));
+    uint32_t was = mh_fetch_and_seqcst(&degraded, ~((1u << what) | (1u << (16 + what))));
+    if (was & (1u << what)) mirror(0, 1u << what); // often called with nothing to clear
 }
 
 uint32_t mh_degraded_mask(void) { return mh_load_relaxed(&degraded) & 0xffffu; }

@@ -41,6 +41,9 @@ void mh_degraded_quiet(mh_degrade_t what);
 void mh_degraded_clear(mh_degrade_t what);
 // Bit k set: degradation k is in effect (or was, for the permanent ones).
 uint32_t mh_degraded_mask(void);
+// From now on the mask is mirrored into *slot too (the info page's word, so meshctl can
+// say why meshing is paused without signalling the process). The slot stays mapped.
+void mh_degraded_publish(_Atomic uint32_t *slot);
 _Noreturn void mh_corrupt(const char *fmt, ...) __attribute__((format(printf, 1, 2))) MH_COLD;
 _Noreturn void mh_terminate(const char *fmt, ...) __attribute__((format(printf, 1, 2))) MH_COLD;
 

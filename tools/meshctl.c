@@ -36,6 +36,11 @@ static const char usage_text[] =
     "  check [--root DIR]    check the host: THP, vm.max_map_count, memfd,\n"
     "                        /etc/ld.so.preload, the configuration (exit 1 on problems)\n"
     "  stats PID             heap statistics of a process running libmesh\n"
+    "  stats --all [--json] [--watch SECONDS]\n"
+    "                        every libmesh process: PSS, meshed bytes, saving, heap\n"
+    "                        file, meshes, whether meshing is paused and why; totals\n"
+    "  top [--json] [--watch SECONDS]\n"
+    "                        the same as stats --all\n"
     "  run [--] CMD [ARGS]   run CMD with libmesh preloaded\n"
     "  enable --system       self-test, then add libmesh to /etc/ld.so.preload\n"
     "  enable --service NAME self-test, then preload libmesh in NAME.service\n"
@@ -417,7 +422,8 @@ static int cmd_check(int argc, char **argv) {
 
 // ---- stats -------------------------------------------------------------------------
 
-static long read_kb(const char *file, const char *field) {
+// One "Field: N kB" value of a /proc file; -1 (errno from the open) when not there.
+long read_kb(const char *file, const char *field) {
     FILE *f = fopen(file, "r");
     char line[256];
     long v = -1;
@@ -429,7 +435,7 @@ static long read_kb(const char *file, const char *field) {
 }
 
 // Opens the process's libmesh heap file through /proc/PID/fd; -1 with errno set.
-static int open_heap_file(const char *pid) {
+int open_heap_file(const char *pid) {
     char dir[64], link[512], target[512];
     snprintf(dir, sizeof dir, "/proc/%s/fd", pid);
     DIR *d = opendir(dir);
@@ -474,8 +480,10 @@ static bool maps_libmesh(const char *pid) {
 }
 
 static int cmd_stats(int argc, char **argv) {
+    for (int i = 0; i < argc; i++)
+        if (!strcmp(argv[i], "--all")) return cmd_top("stats --all", argc, argv);
     if (wants_help(argc, argv)) {
-        printf("usage: meshctl stats PID\n");
+        printf("usage: meshctl stats PID | --all [--json] [--watch SECONDS]\n");
         return 0;
     }
     if (argc != 1 || strspn(argv[0], "0123456789") != strlen(argv[0]) || !*argv[0])
@@ -578,6 +586,7 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "config")) return cmd_config(argc - 2, argv + 2);
     if (!strcmp(cmd, "check")) return cmd_check(argc - 2, argv + 2);
     if (!strcmp(cmd, "stats")) return cmd_stats(argc - 2, argv + 2);
+    if (!strcmp(cmd, "top")) return cmd_top("top", argc - 2, argv + 2);
     if (!strcmp(cmd, "run")) return cmd_run(argc - 2, argv + 2);
     if (!strcmp(cmd, "enable")) return cmd_enable(argc - 2, argv + 2);
     if (!strcmp(cmd, "disable")) return cmd_disable(argc - 2, argv + 2);

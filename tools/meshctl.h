@@ -77,6 +77,14 @@ int service_disable(const char *root, const char *name);
 // Prints which services carry libmesh's drop-in; returns how many.
 int service_status(const char *root);
 
+// What `stats PID` reads, shared with `stats --all` so their figures agree: the
+// process's live libmesh heap file (-1 with errno set; ESRCH or ENOENT: none), and
+// one "Field: N kB" value of a /proc file (-1 when missing).
+int open_heap_file(const char *pid);
+long read_kb(const char *file, const char *field);
+
+// stats --all / top (tools/top.c); NAME is how the command was called.
+int cmd_top(const char *name, int argc, char **argv);
 int cmd_enable(int argc, char **argv);
 int cmd_disable(int argc, char **argv);
 int cmd_status(int argc, char **argv);
