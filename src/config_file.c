@@ -6,14 +6,16 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <libconfig.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "config_lib.h"
 #include "os.h"
 #include "str.h"
+
+static const mh_libconfig_t *lc; // libconfig, loaded by the parse that needs it
 
 typedef struct reporter_s {
     const char *name;
@@ -38,18 +40,18 @@ static int setting_value(config_setting_t *s, int id, int64_t *out, char *why, s
     switch (mh_opt_desc[id].type) {
     case MH_OT_INT:
         if (type == CONFIG_TYPE_INT || type == CONFIG_TYPE_INT64) {
-            *out = config_setting_get_int64(s);
+            *out = lc->get_int64(s);
             if (*out >= mh_opt_desc[id].min && *out <= mh_opt_desc[id].max) return 0;
         }
         break;
     case MH_OT_BOOL:
-        if (type == CONFIG_TYPE_BOOL) return *out = config_setting_get_bool(s), 0;
+        if (type == CONFIG_TYPE_BOOL) return *out = lc->get_bool(s), 0;
         if (type == CONFIG_TYPE_STRING && mh_opt_desc[id].max >= MH_AUTO) // "auto"
-            return mh_opt_parse(id, config_setting_get_string(s), out, why, n);
+            return mh_opt_parse(id, lc->get_string(s), out, why, n);
         break;
     default: // ENUM and SIGNAL are strings
         if (type == CONFIG_TYPE_STRING)
-            return mh_opt_parse(id, config_setting_get_string(s), out, why, n);
+            return mh_opt_parse(id, lc->get_string(s), out, why, n);
         break;
     }
     size_t len = mh_snprintf(why, n, "expected ");
@@ -78,14 +80,14 @@ static void apply_setting(reporter_t *r, config_setting_t *s, const char *group)
 
 static void apply_root(reporter_t *r, config_t *cfg) {
     config_setting_t *root = config_root_setting(cfg);
-    for (int i = 0; i < config_setting_length(root); i++) {
-        config_setting_t *s = config_setting_get_elem(root, (unsigned)i);
+    for (int i = 0; i < lc->length(root); i++) {
+        config_setting_t *s = lc->get_elem(root, (unsigned)i);
         if (config_setting_type(s) != CONFIG_TYPE_GROUP) {
             apply_setting(r, s, NULL);
             continue;
         }
-        for (int j = 0; j < config_setting_length(s); j++)
-            apply_setting(r, config_setting_get_elem(s, (unsigned)j), config_setting_name(s));
+        for (int j = 0; j < lc->length(s); j++)
+            apply_setting(r, lc->get_elem(s, (unsigned)j), config_setting_name(s));
     }
 }
 
@@ -191,24 +193,46 @@ static void clean_lexically(reporter_t *r, char *buf) {
     }
 }
 
+// Anything but blanks and comments left in the (lexically clean) text.
+static int has_settings(const char *buf) {
+    for (const char *p = buf; *p; p++) {
+        if (*p == '#' || (*p == '/' && p[1] == '/')) {
+            while (*p && *p != '\n') p++;
+            if (!*p) break;
+        } else if (*p == '/' && p[1] == '*') {
+            for (p += 2; *p && !(*p == '*' && p[1] == '/'); p++) {}
+            if (!*p) break;
+            p++;
+        } else if (*p != ' ' && *p != '\t' && *p != '\n' && *p != '\r' && *p != '\f' && *p != '\v') {
+            return 1;
+        }
+    }
+    return 0;
+}
+
 int mh_config_parse_buffer(const char *name, char *buf, size_t len, mh_report_fn report,
                            void *ctx) {
     reporter_t r = {name, report, ctx, 0};
     buf[len] = 0;
     blank_binary(&r, buf, len);
     clean_lexically(&r, buf);
+    if (!has_settings(buf)) return r.problems; // all comments (as shipped): libconfig is not needed
+    if (!(lc = mh_libconfig())) {
+        problem(&r, 0, "libconfig (" MH_LIBCONFIG_NAME ") cannot be loaded; the settings are ignored%s%s", "", "");
+        return r.problems;
+    }
     config_t cfg;
     for (int attempt = 0; attempt < 64; attempt++) {
-        config_init(&cfg);
-        if (config_read_string(&cfg, buf)) {
+        lc->init(&cfg);
+        if (lc->read_string(&cfg, buf)) {
             apply_root(&r, &cfg);
-            config_destroy(&cfg);
+            lc->destroy(&cfg);
             return r.problems;
         }
         int line = config_error_line(&cfg);
         char text[160];
         mh_snprintf(text, sizeof text, "%s", config_error_text(&cfg) ? config_error_text(&cfg) : "error");
-        config_destroy(&cfg);
+        lc->destroy(&cfg);
         problem(&r, line, "%s; line skipped%s", text, "");
         if (line <= 0 || !(blank_line(buf, line) || blank_last_line(buf))) break;
     }

@@ -95,6 +95,10 @@ LD_PRELOAD or linked with it; installing it enables nothing by itself. The
 libmesh package holds the configuration file and meshctl, which enables
 libmesh for a service or for the whole system.")
 set(CPACK_DEBIAN_RUNTIME_PACKAGE_SHLIBDEPS ON)
+# The library dlopens libconfig (src/config_lib.c), which dpkg-shlibdeps cannot see:
+# its package (libconfig.so.9 -> libconfig9) is named here; shlibdeps adds libc6.
+string(REGEX REPLACE "^(lib.*)\\.so\\.([0-9]+).*$" "\\1\\2" mesh_libconfig_deb "${MESH_LIBCONFIG_SONAME}")
+set(CPACK_DEBIAN_RUNTIME_PACKAGE_DEPENDS "${mesh_libconfig_deb}")
 set(CPACK_DEBIAN_PACKAGE_GENERATE_SHLIBS ON)   # shlibs: libmesh 1 libmesh1 (>= 1.0.0-1)
 set(CPACK_DEBIAN_PACKAGE_GENERATE_SHLIBS_POLICY ">=")
 set(CPACK_DEBIAN_RUNTIME_PACKAGE_CONTROL_EXTRA ${mesh_runtime_control})
@@ -181,6 +185,7 @@ libmesh for a service or for the whole system.
 It also ships /usr/lib/sysctl.d/10-libmesh.conf, which raises vm.max_map_count
 to 1048576 so that large heaps keep meshing, and applies it on installation
 when the limit in force is lower; a higher limit is never lowered.")
+set(CPACK_RPM_RUNTIME_PACKAGE_REQUIRES "${MESH_LIBCONFIG_SONAME}()(64bit)") # dlopened: not found by rpm's scan
 set(CPACK_RPM_RUNTIME_POST_INSTALL_SCRIPT_FILE ${MESH_PKG_DIR}/rpm/post.sh)
 set(CPACK_RPM_RUNTIME_PRE_UNINSTALL_SCRIPT_FILE ${MESH_PKG_DIR}/rpm/preun.sh)
 set(CPACK_RPM_RUNTIME_POST_UNINSTALL_SCRIPT_FILE ${MESH_PKG_DIR}/rpm/postun.sh)

@@ -1089,3 +1089,29 @@ late=400"
     assert_line "libmesh: /nonexistent/mesh.conf: cannot open: No such file or directory"
     [ "${#lines[@]}" -eq 2 ]
 }
+
+@test "libconfig is loaded only for a file with settings in it; without libconfig the settings are ignored with one line" {
+    printf '# only comments, as shipped\n// and more\n/* block\n   comment */\n\n' >comments.conf
+    printf 'mesh = { period_ms = 250; };\n' >settings.conf
+    maps() { MESH_CONF="$1" with_mesh sh -c 'grep -c "libconfig\.so" /proc/self/maps; true'; }
+    run maps "$PWD/comments.conf"
+    assert_output "0"
+    run maps /nonexistent/mesh.conf
+    assert_output --partial "0"
+    run maps "$PWD/settings.conf"
+    [ "$output" -gt 0 ] || fail "a file with a setting did not load libconfig: $output"
+    # A root without libconfig (a chroot, a container): the library still loads, the
+    # program runs, and the file costs one line.
+    if ! unshare --mount --propagation private true 2>/dev/null; then
+        skip "unshare --mount does not work here"
+    fi
+    lib=$(awk '/libconfig\.so/ {print $6; exit}' < <(MESH_CONF="$PWD/settings.conf" with_mesh cat /proc/self/maps))
+    [ -n "$lib" ] || fail "libconfig not found in the maps"
+    : >empty.so
+    run --separate-stderr unshare --mount --propagation private sh -c \
+        "mount --bind '$PWD/empty.so' '$lib' && MESH_CONF='$PWD/settings.conf' LD_PRELOAD='$MESH_LIB' MESH_VERBOSE=1 sh -c 'echo ran'"
+    assert_success
+    assert_output "ran"
+    [[ "$stderr" == *"libconfig (libconfig.so."*") cannot be loaded; the settings are ignored"* ]] || fail "stderr: $stderr"
+    [[ "$stderr" != *"mesh.period_ms = 250"* ]] || fail "a setting applied without libconfig: $stderr"
+}
