@@ -7,6 +7,7 @@
 #include "arena_internal.h"
 
 #include "check.h"
+#include "checks.h"
 #include "info.h"
 #include "lock.h"
 #include "log.h"
@@ -652,13 +653,24 @@ static bool take_file_locked(void) {
     return true;
 }
 
+// shmem_enabled = force puts huge pages under the heap file despite MADV_NOHUGEPAGE:
+// worth a line, but only in a process whose heap is on its file - the others never
+// use shmem, and start-up does not pay for reading sysfs. Once per process.
+void mh_arena_check_thp(void) {
+    static _Atomic bool done;
+    if (!mh_plain_load_relaxed(&mh_arena_st.info) || mh_exchange_seqcst(&done, true)) return;
+    char msg[512];
+    if (mh_opt[MH_OPT_thp] != MH_THP_OFF && mh_check_thp("", msg, sizeof msg)) mh_warn("%s", msg);
+}
+
 bool mh_arena_take_file(void) {
     if (mh_plain_load_acquire(&mh_arena_st.fd_tried)) return mh_arena_st.fd >= 0;
     mh_lock(&mh_arena_st.purge_lock);
     mh_lock(&mh_arena_st.lock);
-    bool ok = mh_arena_st.fd_tried ? mh_arena_st.fd >= 0 : take_file_locked();
+    bool took = !mh_arena_st.fd_tried, ok = took ? take_file_locked() : mh_arena_st.fd >= 0;
     mh_unlock(&mh_arena_st.lock);
     mh_unlock(&mh_arena_st.purge_lock);
+    if (took && ok) mh_arena_check_thp();
     return ok;
 }
 

@@ -113,6 +113,9 @@ bool mh_arena_in_use(void);
 bool mh_arena_take_file(void);
 // The info page (first page of the heap file), or NULL before the first shared region.
 void *mh_arena_info_page(void);
+// Warns once (checks.thp) when shmem THP is forced, and only once the heap is on its
+// file: from the settings (a file taken at start) and from mh_arena_take_file.
+void mh_arena_check_thp(void);
 // True when p lies inside one of the arena's regions (even if no span owns it).
 bool mh_arena_contains(const void *p);
 // Releases every dirty page; returns the bytes released.

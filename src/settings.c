@@ -129,8 +129,7 @@ static void print_verbose(void) {
 }
 
 static void apply_effects(void) {
-    char msg[512];
-    if (mh_opt[MH_OPT_thp] != MH_THP_OFF && mh_check_thp("", msg, sizeof msg)) mh_warn("%s", msg);
+    mh_arena_check_thp(); // only with the heap on its file (else when it takes it)
     if (mh_opt[MH_OPT_thp] == MH_THP_DISABLE) prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0);
     if (mh_opt[MH_OPT_stats_signal]) install_stats_signal((int)mh_opt[MH_OPT_stats_signal]);
     if (mh_opt[MH_OPT_verbose]) print_verbose();
