@@ -70,21 +70,40 @@ static void unprotect(uintptr_t lo, size_t len) {
     mh_unlock(&stuck_lock);
 }
 
-bool mh_barrier_unstick(uintptr_t addr) {
-    if (!mh_load_acquire(&stuck_n)) return false; // pairs with the release in unprotect
-    bool fixed = false;
+int mh_barrier_unstick(uintptr_t addr) {
+    if (!mh_load_acquire(&stuck_n)) return 0; // pairs with the release in unprotect
+    int result = 0;
     mh_lock(&stuck_lock);
     for (unsigned i = 0; i < mh_load_relaxed(&stuck_n); i++) {
         if (!stuck[i].len || addr - stuck[i].lo >= stuck[i].len) continue;
+        result = -1;
         if (mh_os_protect((void *)stuck[i].lo, stuck[i].len, false) == 0) {
             stuck[i].len = 0;
-            fixed = true;
+            result = 1;
         }
         break;
     }
     mh_unlock(&stuck_lock);
-    return fixed;
+    return result;
 }
+
+// Whether [lo, lo + len) was left read-only; forget: it is writable again (the caller
+// mapped it afresh: a remap replaces the protection mprotect would not lift).
+static bool stuck_entry(uintptr_t lo, size_t len, bool forget) {
+    if (!mh_load_acquire(&stuck_n)) return false; // pairs with the release in unprotect
+    bool found = false;
+    mh_lock(&stuck_lock);
+    for (unsigned i = 0; i < mh_load_relaxed(&stuck_n); i++)
+        if (stuck[i].len && stuck[i].lo == lo && stuck[i].len == len) {
+            if (forget) stuck[i].len = 0;
+            found = true;
+        }
+    mh_unlock(&stuck_lock);
+    return found;
+}
+
+bool mh_barrier_is_stuck(uintptr_t lo, size_t len) { return stuck_entry(lo, len, false); }
+void mh_barrier_forget_stuck(uintptr_t lo, size_t len) { (void)stuck_entry(lo, len, true); }
 
 void mh_barrier_lower(bool unprotect_all) {
     if (!(mh_load_relaxed(&epoch) & 1)) return; // already lowered (see mh_barrier_mine)

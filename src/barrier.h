@@ -25,6 +25,11 @@ bool mh_barrier_raise(unsigned n, const uintptr_t *start, const size_t *len);
 // a completed one has remapped them writable already). Wakes every waiter. Nothing
 // when it is not up (the raiser's own write lowered it already).
 void mh_barrier_lower(bool unprotect_all);
+// [lo, lo + len) (a range raised before) was left read-only because mprotect refused
+// to lift the protection. The caller may map it again (a fresh mapping is writable)
+// and then forget it.
+bool mh_barrier_is_stuck(uintptr_t lo, size_t len);
+void mh_barrier_forget_stuck(uintptr_t lo, size_t len);
 // The epoch now (acquire): odd while ranges are protected.
 uint32_t mh_barrier_epoch(void);
 // addr lies in a range the current barrier protects.
@@ -36,9 +41,11 @@ void mh_barrier_wait(uint32_t e);
 // while the fork keeps the heap protected) lowers the barrier instead.
 bool mh_barrier_mine(void);
 
-// addr lies in a range mprotect refused to make writable again after a barrier; true
-// when it is writable now (the faulting write can be retried).
-bool mh_barrier_unstick(uintptr_t addr);
+// addr lies in a range mprotect refused to make writable again after a barrier: 1 when
+// it is writable now (the faulting write can be retried), -1 when it still is not (the
+// mesher maps such a range afresh: the writer waits a little and retries), 0 when addr
+// is in no such range.
+int mh_barrier_unstick(uintptr_t addr);
 
 // sigaltstack bookkeeping: the calling thread's alternate stack is [lo, lo+size) (or
 // none any more); only stacks inside the heap are recorded.

@@ -13,6 +13,7 @@
 #include <setjmp.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "arena.h"
@@ -28,6 +29,10 @@ static _Atomic int installed;
 static __thread uintptr_t last_fault_addr MH_TLS_IE;
 static __thread jmp_buf *probe_env MH_TLS_IE; // set while mh_fault_copy copies
 static __thread uint32_t last_fault_epoch MH_TLS_IE;
+// Waits of 0.1 ms for a range left read-only to be mapped afresh (at most 1 s: a range
+// nothing can make writable again ends as the fault it is).
+#define STUCK_WAITS 10000
+static __thread unsigned stuck_waits MH_TLS_IE;
 
 static void raw_sigmask(int how, const sigset_t *set, sigset_t *old) {
     syscall(SYS_rt_sigprocmask, how, set, old, _NSIG / 8);
@@ -77,7 +82,14 @@ static void on_fault(int sig, siginfo_t *info, void *ctx) {
             errno = saved;
             return;
         }
-        if (mh_barrier_unstick(addr)) { // left read-only by a failed mprotect: writable now
+        int stuck = mh_barrier_unstick(addr); // left read-only by a failed mprotect
+        if (stuck > 0 || (stuck < 0 && stuck_waits++ < STUCK_WAITS)) {
+            if (stuck < 0) { // the mesher is mapping it afresh: wait for that, then retry
+                struct timespec ts = {0, 100000};
+                nanosleep(&ts, NULL);
+            } else {
+                stuck_waits = 0;
+            }
             errno = saved;
             return;
         }

@@ -186,7 +186,16 @@ static bool mesh_pair(mh_span_t *src, mh_span_t *dst) {
     }
     // Our handler must still be the kernel's (checked before each pass too): a pass can
     // take a millisecond, and a write that faults without it would kill the program.
-    if (!mh_fault_ready() || !mh_barrier_raise(n, start, len)) return false;
+    if (!mh_fault_ready()) return false;
+    if (!mh_barrier_raise(n, start, len)) {
+        // A view the failed raise could not make writable again (mprotect refused) is
+        // mapped afresh onto the pages it maps now, src's: a new mapping is writable.
+        // (Writers that fault on it meanwhile wait in the fault handler.)
+        for (unsigned i = 0; i < n; i++)
+            if (mh_barrier_is_stuck(start[i], len[i]) && remap_retry(start[i], len[i], src->start) == 0)
+                mh_barrier_forget_stuck(start[i], len[i]);
+        return false;
+    }
     uint64_t live[MH_BITMAP_WORDS];
     for (unsigned w = 0; w < MH_BITMAP_WORDS; w++) {
         live[w] = mh_load_relaxed(&src->bits[w]);
