@@ -89,6 +89,10 @@ static mh_span_t *refile(class_bin_t *b, mh_span_t *s) {
     if (want == s->list) return NULL;
     list_remove(b, s);
     if (want == MH_LIST_EMPTY && (b->nempty >= b->empty_max || s->naliases)) {
+        // The class gives spans back: it is not growing, so its next chunk is smaller
+        // (chunks are carved from dirty runs first, whose pages are resident: a class
+        // that churns would otherwise hold up to a whole chunk it does not use).
+        b->chunk /= 2;
         mh_alias_detach_all(s); // under the lock: racing alias releases back off
         // Leaving the class: a racing re-file of the same span (another freer that also
         // saw it empty) must not hand it out for release a second time.
