@@ -226,6 +226,46 @@ static void skip_handler(int sig, siginfo_t *si, void *ctx) {
 static void h1(int s) { (void)s; }
 static void h2(int s) { (void)s; }
 
+/* A fragmented class for the raw-sigaction modes: 20,000 objects of 64 B, seven in
+   eight freed, each survivor filled with its index. */
+enum { FRAG_N = 20000 };
+static unsigned char *frag_obj[FRAG_N];
+
+static void fragment_heap(void) {
+    for (int i = 0; i < FRAG_N; i++) {
+        frag_obj[i] = malloc(64);
+        memset(frag_obj[i], i & 0xff, 64);
+    }
+    for (int i = 0; i < FRAG_N; i++)
+        if (i % 8)
+            free(frag_obj[i]), frag_obj[i] = NULL;
+}
+
+/* Meshes made by five mesh.compact calls (0 without libmesh). */
+static size_t meshes_during_compactions(void) {
+    mallctl_fn ctl = (mallctl_fn)dlsym(RTLD_DEFAULT, "mesh_mallctl");
+    size_t before = 0, after = 0, len = sizeof before;
+    if (ctl) {
+        ctl("stats.mesh_count", &before, &len, NULL, 0);
+        for (int i = 0; i < 5; i++)
+            ctl("mesh.compact", NULL, NULL, NULL, 0);
+        ctl("stats.mesh_count", &after, &len, NULL, 0);
+    }
+    return after - before;
+}
+
+/* Every survivor still holds its bytes; says which one does not, or "objects intact". */
+static int fragment_intact(void) {
+    for (int i = 0; i < FRAG_N; i += 8)
+        for (int b = 0; b < 64; b++)
+            if (frag_obj[i][b] != (unsigned char)(i & 0xff)) {
+                out("object %d corrupted\n", i);
+                return 0;
+            }
+    out("objects intact\n");
+    return 1;
+}
+
 int main(int argc, char **argv) {
     const char *m = argc > 1 ? argv[1] : "";
 
@@ -489,16 +529,7 @@ int main(int argc, char **argv) {
            next mesh pass must notice, stop meshing (one warning) and leave the
            program's handler in charge of its faults. */
         install_mesh();
-        mallctl_fn ctl = (mallctl_fn)dlsym(RTLD_DEFAULT, "mesh_mallctl");
-        enum { N = 20000 };
-        static unsigned char *obj[N];
-        for (int i = 0; i < N; i++) {
-            obj[i] = malloc(64);
-            memset(obj[i], i & 0xff, 64);
-        }
-        for (int i = 0; i < N; i++)
-            if (i % 8)
-                free(obj[i]), obj[i] = NULL;
+        fragment_heap();
         kernel_sigaction_t k;
         syscall(SYS_rt_sigaction, SIGSEGV, NULL, &k, 8); /* libc's restorer, from the installed action */
         k.handler = (void *)h_info;
@@ -508,22 +539,11 @@ int main(int argc, char **argv) {
             out("raw rt_sigaction: %s\n", strerror(errno));
             return 2;
         }
-        size_t before = 0, after = 0, len = sizeof before;
-        if (ctl) {
-            ctl("stats.mesh_count", &before, &len, NULL, 0);
-            for (int i = 0; i < 5; i++)
-                ctl("mesh.compact", NULL, NULL, NULL, 0);
-            ctl("stats.mesh_count", &after, &len, NULL, 0);
-        }
-        out("meshes during the compactions: %zu\n", after - before);
+        size_t meshed = meshes_during_compactions();
+        out("meshes during the compactions: %zu\n", meshed);
         int ok = fault_caught("fault after the raw install");
-        for (int i = 0; i < N; i += 8)
-            for (int b = 0; b < 64; b++)
-                if (obj[i][b] != (unsigned char)(i & 0xff)) {
-                    out("object %d corrupted\n", i);
-                    return 1;
-                }
-        out("objects intact\n");
+        if (!fragment_intact())
+            return 1;
         return ok ? 0 : 1;
     }
     if (!strcmp(m, "raw-reset-dfl")) {
@@ -532,41 +552,21 @@ int main(int argc, char **argv) {
            default: meshing must go on with libmesh's handler back in place, the
            program must read back the default, and a real fault must still kill. */
         install_mesh();
-        mallctl_fn ctl = (mallctl_fn)dlsym(RTLD_DEFAULT, "mesh_mallctl");
-        enum { N = 20000 };
-        static unsigned char *obj[N];
-        for (int i = 0; i < N; i++) {
-            obj[i] = malloc(64);
-            memset(obj[i], i & 0xff, 64);
-        }
-        for (int i = 0; i < N; i++)
-            if (i % 8)
-                free(obj[i]), obj[i] = NULL;
+        fragment_heap();
         kernel_sigaction_t k;
         memset(&k, 0, sizeof k); /* SIG_DFL */
         if (syscall(SYS_rt_sigaction, SIGSEGV, &k, NULL, 8) != 0) {
             out("raw rt_sigaction: %s\n", strerror(errno));
             return 2;
         }
-        size_t before = 0, after = 0, len = sizeof before;
-        if (ctl) {
-            ctl("stats.mesh_count", &before, &len, NULL, 0);
-            for (int i = 0; i < 5; i++)
-                ctl("mesh.compact", NULL, NULL, NULL, 0);
-            ctl("stats.mesh_count", &after, &len, NULL, 0);
-        }
-        out("meshed after the reset: %s\n", after > before ? "yes" : "no");
+        size_t meshed = meshes_during_compactions();
+        out("meshed after the reset: %s\n", meshed ? "yes" : "no");
         report_barrier_to(stdout, "barrier", SIGSEGV, NULL);
         struct sigaction cur;
         sigaction(SIGSEGV, NULL, &cur);
         out("program reads: %s\n", cur.sa_handler == SIG_DFL ? "SIG_DFL" : "something else");
-        for (int i = 0; i < N; i += 8)
-            for (int b = 0; b < 64; b++)
-                if (obj[i][b] != (unsigned char)(i & 0xff)) {
-                    out("object %d corrupted\n", i);
-                    return 1;
-                }
-        out("objects intact\n");
+        if (!fragment_intact())
+            return 1;
         fflush(stdout);
         *BAD_ADDR = 1; /* the default action: death by SIGSEGV */
         return 4;
