@@ -83,12 +83,11 @@ static void on_fault(int sig, siginfo_t *info, void *ctx) {
             return;
         }
         int stuck = mh_barrier_unstick(addr); // left read-only by a failed mprotect
+        if (stuck >= 0) stuck_waits = 0;
         if (stuck > 0 || (stuck < 0 && stuck_waits++ < STUCK_WAITS)) {
             if (stuck < 0) { // the mesher is mapping it afresh: wait for that, then retry
                 struct timespec ts = {0, 100000};
                 nanosleep(&ts, NULL);
-            } else {
-                stuck_waits = 0;
             }
             errno = saved;
             return;
@@ -119,17 +118,23 @@ static void on_fault(int sig, siginfo_t *info, void *ctx) {
 // kernel in place of ours, or ours in place of its.
 static mh_lock_t install_lock = MH_LOCK_INIT;
 
+// Puts our handler in for sig; the action it replaces becomes the program's (app[]).
+// Install lock held.
+static bool install_ours(int sig) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = on_fault;
+    sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_RESTART | SA_NODEFER;
+    sigemptyset(&sa.sa_mask);
+    return __sigaction(sig, &sa, &app[slot_of(sig)]) == 0;
+}
+
 static void install(void) {
     if (mh_load_acquire(&installed) == 1) return; // pairs with the release below
     mh_lock(&install_lock);
     if (mh_load_relaxed(&installed) != 1) {
-        struct sigaction sa;
-        memset(&sa, 0, sizeof sa);
-        sa.sa_sigaction = on_fault;
-        sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_RESTART | SA_NODEFER;
-        sigemptyset(&sa.sa_mask);
-        __sigaction(SIGSEGV, &sa, &app[0]);
-        __sigaction(SIGBUS, &sa, &app[1]);
+        install_ours(SIGSEGV);
+        install_ours(SIGBUS);
         mh_store_release(&installed, 1);
     }
     mh_unlock(&install_lock);
@@ -155,19 +160,6 @@ static kernel_t kernel_action(int sig) {
     return k.handler == (void *)SIG_DFL || k.handler == (void *)SIG_IGN ? KERNEL_RESET : KERNEL_FOREIGN;
 }
 
-// A reset action goes back to ours, with the program's action taken from the kernel:
-// for faults that are not ours nothing changes (a fault cannot be ignored, so default
-// and ignore both kill), and for a write into a span being meshed ours is the only
-// action that does not kill. Install lock held.
-static bool restore_reset(int sig) {
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_sigaction = on_fault;
-    sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_RESTART | SA_NODEFER;
-    sigemptyset(&sa.sa_mask);
-    return __sigaction(sig, &sa, &app[slot_of(sig)]) == 0;
-}
-
 // Our handler is the kernel's for both signals, or is again. Asked before each tick
 // and before each pair is write-protected (two system calls), so a replacement made
 // in the middle of a pass is seen at the next pair; one made while a pair is
@@ -179,8 +171,12 @@ static bool intact(void) {
     if (k[0] == KERNEL_FOREIGN || k[1] == KERNEL_FOREIGN) return false;
     bool ok = true;
     mh_lock(&install_lock);
-    for (int i = 0; i < 2; i++) // again under the lock: a program sigaction may be racing
-        if (kernel_action(sigs[i]) == KERNEL_RESET) ok &= restore_reset(sigs[i]);
+    // Again under the lock (a program sigaction may be racing). A reset action goes
+    // back to ours, the program's action taken from the kernel: for faults that are not
+    // ours nothing changes (a fault cannot be ignored: default and ignore both kill),
+    // and for a write into a span being meshed ours is the only action that does not.
+    for (int i = 0; i < 2; i++)
+        if (kernel_action(sigs[i]) == KERNEL_RESET) ok &= install_ours(sigs[i]);
     mh_unlock(&install_lock);
     return ok && kernel_action(SIGSEGV) == KERNEL_OURS && kernel_action(SIGBUS) == KERNEL_OURS;
 }
