@@ -3,10 +3,9 @@
 // self-test that must pass first, and what runs with it now.
 //
 // Every command takes --root DIR to act on another root tree (an image, a
-// container, a test overlay); paths it prints are then relative to that root.
+// container, a test overlay); paths it prints are then relative to that root, and
+// status reads the processes from ROOT/proc (tools/status_procs.c).
 #define _GNU_SOURCE
-#include <ctype.h>
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -83,47 +82,6 @@ int cmd_disable(int argc, char **argv) {
     return t.system ? preload_disable(t.root) : service_disable(t.root, t.service);
 }
 
-static int maps_have_mesh(const char *pid) {
-    char path[300], line[1024];
-    snprintf(path, sizeof path, "/proc/%s/maps", pid);
-    FILE *f = fopen(path, "r");
-    int found = 0;
-    while (f && !found && fgets(line, sizeof line, f)) {
-        char *name = strrchr(line, '/');
-        found = name && !strncmp(name + 1, "libmesh.so", 10);
-    }
-    if (f) fclose(f);
-    return found;
-}
-
-static void comm_of(const char *pid, char *out, size_t n) {
-    char path[300];
-    snprintf(path, sizeof path, "/proc/%s/comm", pid);
-    FILE *f = fopen(path, "r");
-    if (!f || !fgets(out, (int)n, f)) snprintf(out, n, "?");
-    out[strcspn(out, "\n")] = 0;
-    if (f) fclose(f);
-}
-
-// Processes that have libmesh mapped now (those whose maps this user may read).
-static void process_status(void) {
-    DIR *dp = opendir("/proc");
-    int count = 0;
-    char shown[512] = "";
-    size_t used = 0;
-    for (struct dirent *de; dp && (de = readdir(dp));) {
-        if (!isdigit((unsigned char)de->d_name[0]) || !maps_have_mesh(de->d_name)) continue;
-        char comm[64];
-        comm_of(de->d_name, comm, sizeof comm);
-        if (count++ < 8 && used < sizeof shown)
-            used += (size_t)snprintf(shown + used, sizeof shown - used, "%s%s (%s)",
-                                     used ? ", " : "", de->d_name, comm);
-    }
-    if (dp) closedir(dp);
-    printf("processes using libmesh now: %d%s%s%s\n", count, count ? ": " : "", shown,
-           count > 8 ? ", ..." : "");
-}
-
 int cmd_status(int argc, char **argv) {
     if (wants_help(argc, argv)) return fputs(enable_usage, stdout), 0;
     target_t t;
@@ -133,7 +91,6 @@ int cmd_status(int argc, char **argv) {
     printf("library: %s\n", MESH_LIBRARY_PATH);
     printf("preload entry: %s\n", MESH_PRELOAD_ENTRY);
     int broken = preload_status(t.root);
-    service_status(t.root);
-    if (!*t.root) process_status();
+    status_services(t.root);
     return broken ? EXIT_PROBLEMS : 0;
 }

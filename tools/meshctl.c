@@ -434,10 +434,11 @@ long read_kb(const char *file, const char *field) {
     return v;
 }
 
-// Opens the process's libmesh heap file through /proc/PID/fd; -1 with errno set.
-int open_heap_file(const char *pid) {
-    char dir[64], link[512], target[512];
-    snprintf(dir, sizeof dir, "/proc/%s/fd", pid);
+// Opens the process's libmesh heap file through PROCDIR/fd (PROCDIR: /proc/PID); -1
+// with errno set.
+int open_heap_file(const char *procdir) {
+    char dir[1100], link[1400], target[512];
+    snprintf(dir, sizeof dir, "%s/fd", procdir);
     DIR *d = opendir(dir);
     if (!d) return -1;
     struct dirent *e;
@@ -468,17 +469,6 @@ int open_heap_file(const char *pid) {
     return fd;
 }
 
-// The process has libmesh loaded (its /proc/PID/maps names libmesh.so).
-static bool maps_libmesh(const char *pid) {
-    char path[64], line[1024];
-    snprintf(path, sizeof path, "/proc/%s/maps", pid);
-    FILE *f = fopen(path, "r");
-    bool found = false;
-    while (f && !found && fgets(line, sizeof line, f)) found = strstr(line, "/libmesh.so") != NULL;
-    if (f) fclose(f);
-    return found;
-}
-
 static int cmd_stats(int argc, char **argv) {
     for (int i = 0; i < argc; i++)
         if (!strcmp(argv[i], "--all")) return cmd_top("stats --all", argc, argv);
@@ -495,12 +485,12 @@ static int cmd_stats(int argc, char **argv) {
         fprintf(stderr, "meshctl: stats: no process %s\n", pid);
         return EXIT_CANNOT;
     }
-    int fd = open_heap_file(pid);
+    int fd = open_heap_file(path);
     if (fd < 0 && (errno == EACCES || errno == EPERM)) {
         fprintf(stderr, "meshctl: stats: no permission to read process %s (run as its user or root)\n", pid);
         return EXIT_CANNOT;
     }
-    if (fd < 0 && maps_libmesh(pid)) { // libmesh, whose heap has not taken its file (yet)
+    if (fd < 0 && maps_name_libmesh(path) > 0) { // libmesh, whose heap has not taken its file (yet)
         snprintf(path, sizeof path, "/proc/%s/smaps_rollup", pid);
         printf("pid %s\n", pid);
         printf("  rss             = %ld kB\n", read_kb(path, "Rss"));

@@ -5,7 +5,9 @@
 #ifndef MESHCTL_H
 #define MESHCTL_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #ifndef MESH_DEFAULT_CONF
@@ -74,14 +76,69 @@ int preload_status(const char *root);
 int service_enable(const char *root, const char *name, const char *entry,
                    const self_test_t *test);
 int service_disable(const char *root, const char *name);
-// Prints which services carry libmesh's drop-in; returns how many.
-int service_status(const char *root);
+// The units whose /etc/systemd/system/UNIT.d holds libmesh's drop-in (a template's
+// drop-in, "foo@.service", covers its instances), sorted, at most MAX; each name is
+// malloc'd. Returns how many.
+int dropin_services(const char *root, char **names, int max);
+// "foo@bar.service" -> "foo@.service"; -1 for a name that is no template instance.
+int template_name(const char *unit, char *out, size_t n);
 
-// What `stats PID` reads, shared with `stats --all` so their figures agree: the
-// process's live libmesh heap file (-1 with errno set; ESRCH or ENOENT: none), and
-// one "Field: N kB" value of a /proc file (-1 when missing).
-int open_heap_file(const char *pid);
+// What `stats PID` reads, shared with `stats --all` and `status` so their figures
+// agree. DIR is the process's /proc directory (/proc/PID, or ROOT/proc/PID): its live
+// libmesh heap file (-1 with errno set; ESRCH or ENOENT: none); whether its maps name
+// /libmesh.so (1, 0, or -1 with errno); one "Field: N kB" value of a /proc file (-1
+// when missing).
+int open_heap_file(const char *dir);
+int maps_name_libmesh(const char *dir);
 long read_kb(const char *file, const char *field);
+
+// ---- the processes that use libmesh (tools/top.c) ----------------------------------
+typedef struct {
+    long pid;
+    char comm[64];               // as /proc/PID/comm gives it, without the newline
+    long long pss;               // bytes
+    unsigned long long meshed;   // bytes meshed now (the saving)
+    unsigned long long file;     // heap file bytes (allocated blocks)
+    unsigned long long meshes;   // mesh count
+    uint32_t degraded;           // mh_degrade_t bits from the info page
+    bool has_file;
+} mesh_proc_t;
+
+typedef struct {
+    long pid;
+    char comm[64]; // empty when it cannot be read either
+} proc_denied_t;
+
+typedef struct {
+    mesh_proc_t *rows; // sorted by saving, largest first
+    size_t nrows, cap_rows;
+    proc_denied_t *denied; // using libmesh, or maybe: not ours to read
+    size_t ndenied, cap_denied;
+} proc_scan_t;
+
+typedef struct {
+    unsigned long long pss, meshed, file, meshes;
+    size_t processes, paused;
+} proc_totals_t;
+
+// Reads every process of PROC ("/proc", or ROOT/proc) but meshctl itself, without
+// signals; processes that end meanwhile are left out. Returns 0, or -1 with errno set
+// when PROC cannot be listed. proc_scan_free releases what it holds.
+int proc_scan(proc_scan_t *s, const char *proc);
+void proc_scan_free(proc_scan_t *s);
+void proc_totals_add(proc_totals_t *t, const mesh_proc_t *r);
+// meshed / (pss + meshed) in percent: the share of what the process would cost
+// without meshing that meshing saves.
+double saving_pct(unsigned long long pss, unsigned long long meshed);
+// Bytes for a person: B, KiB, MiB, GiB, TiB with one decimal.
+void human_bytes(unsigned long long v, char *out, size_t len);
+// A command name for a table: 15 columns at most, anything unprintable as '?'.
+void printable_comm(const char *s, char *out, size_t len);
+
+// status: the services with the drop-in, each with its processes and their combined
+// PSS, meshed bytes and saving, then the other processes using libmesh
+// (tools/status_procs.c). Processes are read from ROOT/proc.
+void status_services(const char *root);
 
 // stats --all / top (tools/top.c); NAME is how the command was called.
 int cmd_top(const char *name, int argc, char **argv);

@@ -50,7 +50,7 @@ static int unit_name(const char *name, char *out, size_t n) {
 }
 
 // "foo@bar.service" -> "foo@.service"; other names have no template.
-static int template_name(const char *unit, char *out, size_t n) {
+int template_name(const char *unit, char *out, size_t n) {
     const char *at = strchr(unit, '@');
     if (!at || !strcmp(at, "@.service")) return -1;
     snprintf(out, n, "%.*s@.service", (int)(at - unit), unit);
@@ -315,25 +315,20 @@ int service_disable(const char *root, const char *name) {
     return 0;
 }
 
-int service_status(const char *root) {
+int dropin_services(const char *root, char **names, int max) {
     char dir[1200];
     snprintf(dir, sizeof dir, "%s/etc/systemd/system", root);
     DIR *dp = opendir(dir);
-    char *names[256];
     int n = 0;
-    for (struct dirent *de; dp && (de = readdir(dp)) && n < 256;) {
+    for (struct dirent *de; dp && (de = readdir(dp)) && n < max;) {
         size_t len = strlen(de->d_name);
         if (len < 11 || strcmp(de->d_name + len - 10, ".service.d")) continue;
         char path[1500];
         snprintf(path, sizeof path, "%s/%s/" MESH_DROPIN_NAME, dir, de->d_name);
-        if (access(path, F_OK) == 0) names[n++] = strndup(de->d_name, len - 2);
+        char *name = access(path, F_OK) == 0 ? strndup(de->d_name, len - 2) : NULL;
+        if (name) names[n++] = name;
     }
     if (dp) closedir(dp);
     qsort(names, (size_t)n, sizeof names[0], cmp_str);
-    if (!n) printf("services: none\n");
-    for (int i = 0; i < n; i++) {
-        printf("service: %s (/etc/systemd/system/%s.d/" MESH_DROPIN_NAME ")\n", names[i], names[i]);
-        free(names[i]);
-    }
     return n;
 }

@@ -18,6 +18,9 @@
 // The heap file is found first (a few readlinks), so the maps of a process with a
 // large meshed heap (many VMAs) are not read; other processes' maps are scanned in
 // fixed-size chunks up to the first /libmesh.so.
+// The scan (proc_scan) is shared with `meshctl status`, which groups its rows by
+// systemd service (tools/status_procs.c); it reads any /proc-shaped tree (ROOT/proc
+// for --root).
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
@@ -37,29 +40,11 @@
 #include "meshctl.h"
 
 #define TEXT_DENIED_NAMED 12 // the text output names this many unreadable processes
+#define PROC_DIR 1100             // /proc/PID or ROOT/proc/PID
+#define PROC_PATH (PROC_DIR + 64) // a file below it
 
-typedef struct {
-    long pid;
-    char comm[64];               // as /proc/PID/comm gives it, without the newline
-    long long pss;               // bytes
-    unsigned long long meshed;   // bytes meshed now (the saving)
-    unsigned long long file;     // heap file bytes (allocated blocks)
-    unsigned long long meshes;   // mesh count
-    uint32_t degraded;           // mh_degrade_t bits from the info page
-    bool has_file;
-} row_t;
-
-typedef struct {
-    long pid;
-    char comm[64]; // empty when it cannot be read either
-} denied_t;
-
-typedef struct {
-    row_t *rows;
-    size_t nrows, cap_rows;
-    denied_t *denied;
-    size_t ndenied, cap_denied;
-} scan_t;
+typedef mesh_proc_t row_t;
+typedef proc_scan_t scan_t;
 
 // What each degraded reason is called in the table and in JSON; pause marks the ones
 // under which meshing does not go on (the rest are fallbacks the heap carries on with).
@@ -86,10 +71,10 @@ static uint32_t pause_bits(uint32_t degraded) {
 
 static bool denied_err(int err) { return err == EACCES || err == EPERM; }
 
-// /proc/PID/comm without its newline; "" when it cannot be read.
-static void read_comm(const char *pid, char *out, size_t len) {
-    char path[64];
-    snprintf(path, sizeof path, "/proc/%s/comm", pid);
+// DIR/comm (DIR: /proc/PID) without its newline; "" when it cannot be read.
+static void read_comm(const char *dir, char *out, size_t len) {
+    char path[PROC_PATH];
+    snprintf(path, sizeof path, "%s/comm", dir);
     out[0] = 0;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) return;
@@ -100,15 +85,15 @@ static void read_comm(const char *pid, char *out, size_t len) {
     if (n > 0 && out[n - 1] == '\n') out[n - 1] = 0;
 }
 
-// Whether /proc/PID/maps names /libmesh.so: 1 yes, 0 no, -1 with errno when it cannot
-// be read. Read in fixed chunks, keeping the tail of each so a name split across two
+// Whether DIR/maps names /libmesh.so: 1 yes, 0 no, -1 with errno when it cannot be
+// read. Read in fixed chunks, keeping the tail of each so a name split across two
 // reads is still found; it stops at the first match (libmesh maps early in most
 // processes' library area, after the heap).
-static int maps_scan(const char *pid) {
+int maps_name_libmesh(const char *dir) {
     static const char needle[] = "/libmesh.so";
     enum { KEEP = sizeof needle - 2 };
-    char path[64], buf[32768];
-    snprintf(path, sizeof path, "/proc/%s/maps", pid);
+    char path[PROC_PATH], buf[32768];
+    snprintf(path, sizeof path, "%s/maps", dir);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) return -1;
     size_t have = 0;
@@ -156,9 +141,9 @@ static bool read_heap(int fd, row_t *r) {
 // page mapped: the maps line of the heap file at offset 0, one page long, opened through
 // /proc/PID/map_files (which needs root). Only for libmesh processes without a heap
 // descriptor, so the line-by-line read of their maps is rare.
-static int open_mapped_info(const char *pid) {
-    char path[128], line[1024];
-    snprintf(path, sizeof path, "/proc/%s/maps", pid);
+static int open_mapped_info(const char *dir) {
+    char path[PROC_PATH], line[1024];
+    snprintf(path, sizeof path, "%s/maps", dir);
     FILE *f = fopen(path, "re");
     int fd = -1;
     while (f && fd < 0 && fgets(line, sizeof line, f)) {
@@ -166,7 +151,7 @@ static int open_mapped_info(const char *pid) {
         if (!strstr(line, "memfd:libmesh_arena") || sscanf(line, "%lx-%lx %*s %lx", &lo, &hi, &off) != 3 ||
             off != 0 || hi - lo != 4096)
             continue;
-        snprintf(path, sizeof path, "/proc/%s/map_files/%lx-%lx", pid, lo, hi);
+        snprintf(path, sizeof path, "%s/map_files/%lx-%lx", dir, lo, hi);
         fd = open(path, O_RDONLY | O_CLOEXEC);
     }
     if (f) fclose(f);
@@ -185,17 +170,18 @@ static void *grow(void *p, size_t *cap, size_t n, size_t size) {
     return q;
 }
 
-static void add_denied(scan_t *s, const char *pid) {
+static void add_denied(scan_t *s, const char *dir, long pid) {
     s->denied = grow(s->denied, &s->cap_denied, s->ndenied, sizeof *s->denied);
-    denied_t *d = &s->denied[s->ndenied++];
-    d->pid = strtol(pid, NULL, 10);
-    read_comm(pid, d->comm, sizeof d->comm);
+    proc_denied_t *d = &s->denied[s->ndenied++];
+    d->pid = pid;
+    read_comm(dir, d->comm, sizeof d->comm);
 }
 
-// One /proc entry: a row, a denied entry, or nothing (not libmesh, or gone).
-static void scan_pid(scan_t *s, const char *pid) {
-    row_t r = {.pid = strtol(pid, NULL, 10), .pss = -1};
-    int fd = open_heap_file(pid);
+// One /proc entry, DIR (/proc/PID): a row, a denied entry, or nothing (not libmesh, or
+// gone).
+static void scan_pid(scan_t *s, const char *dir, long pid) {
+    row_t r = {.pid = pid, .pss = -1};
+    int fd = open_heap_file(dir);
     int fd_err = fd < 0 ? errno : 0;
     if (fd >= 0) {
         bool ok = read_heap(fd, &r);
@@ -203,29 +189,29 @@ static void scan_pid(scan_t *s, const char *pid) {
         if (!ok) fd = -1; // a heap file without a valid info page yet: as with no file
     }
     if (fd < 0) {
-        int m = maps_scan(pid);
-        if (m < 0 && denied_err(errno)) add_denied(s, pid);
+        int m = maps_name_libmesh(dir);
+        if (m < 0 && denied_err(errno)) add_denied(s, dir, pid);
         if (m <= 0) return; // not libmesh, or gone
         if (denied_err(fd_err)) { // libmesh, but its heap file is not ours to read
-            add_denied(s, pid);
+            add_denied(s, dir, pid);
             return;
         }
-        int info = open_mapped_info(pid);
+        int info = open_mapped_info(dir);
         if (info >= 0) {
             read_heap(info, &r);
             close(info);
         }
     }
-    char path[64];
-    snprintf(path, sizeof path, "/proc/%s/smaps_rollup", pid);
+    char path[PROC_PATH];
+    snprintf(path, sizeof path, "%s/smaps_rollup", dir);
     errno = 0;
     long pss_kb = read_kb(path, "Pss");
     if (pss_kb < 0) { // denied, or it ended meanwhile (gone, or a zombie: no Pss line)
-        if (denied_err(errno)) add_denied(s, pid);
+        if (denied_err(errno)) add_denied(s, dir, pid);
         return;
     }
     r.pss = (long long)pss_kb * 1024;
-    read_comm(pid, r.comm, sizeof r.comm);
+    read_comm(dir, r.comm, sizeof r.comm);
     s->rows = grow(s->rows, &s->cap_rows, s->nrows, sizeof *s->rows);
     s->rows[s->nrows++] = r;
 }
@@ -238,52 +224,56 @@ static int by_saving(const void *a, const void *b) {
     return x->pid < y->pid ? -1 : x->pid > y->pid;
 }
 
-// Every process of /proc but meshctl itself (whose own heap is not of interest).
-static void scan_all(scan_t *s) {
+// Every process of PROC but meshctl itself (whose own heap is not of interest).
+int proc_scan(scan_t *s, const char *proc) {
     s->nrows = s->ndenied = 0;
-    DIR *d = opendir("/proc");
-    if (!d) {
-        fprintf(stderr, "meshctl: stats: cannot read /proc: %s\n", strerror(errno));
-        exit(EXIT_CANNOT);
-    }
+    DIR *d = opendir(proc);
+    if (!d) return -1;
     long self = (long)getpid();
     struct dirent *e;
     while ((e = readdir(d))) {
         if (!*e->d_name || strspn(e->d_name, "0123456789") != strlen(e->d_name)) continue;
-        if (strtol(e->d_name, NULL, 10) == self) continue;
-        scan_pid(s, e->d_name);
+        long pid = strtol(e->d_name, NULL, 10);
+        if (pid == self) continue;
+        char dir[PROC_DIR];
+        snprintf(dir, sizeof dir, "%s/%s", proc, e->d_name);
+        scan_pid(s, dir, pid);
     }
     closedir(d);
     qsort(s->rows, s->nrows, sizeof *s->rows, by_saving);
+    return 0;
+}
+
+void proc_scan_free(scan_t *s) {
+    free(s->rows);
+    free(s->denied);
+    *s = (scan_t){0};
 }
 
 // ---- output ------------------------------------------------------------------------
 
-typedef struct {
-    unsigned long long pss, meshed, file, meshes;
-    size_t paused;
-} totals_t;
+void proc_totals_add(proc_totals_t *t, const row_t *r) {
+    t->pss += (unsigned long long)r->pss;
+    t->meshed += r->meshed;
+    t->file += r->file;
+    t->meshes += r->meshes;
+    t->processes++;
+    t->paused += pause_bits(r->degraded) != 0;
+}
 
-static totals_t totals_of(const scan_t *s) {
-    totals_t t = {0};
-    for (size_t i = 0; i < s->nrows; i++) {
-        const row_t *r = &s->rows[i];
-        t.pss += (unsigned long long)r->pss;
-        t.meshed += r->meshed;
-        t.file += r->file;
-        t.meshes += r->meshes;
-        t.paused += pause_bits(r->degraded) != 0;
-    }
+static proc_totals_t totals_of(const scan_t *s) {
+    proc_totals_t t = {0};
+    for (size_t i = 0; i < s->nrows; i++) proc_totals_add(&t, &s->rows[i]);
     return t;
 }
 
 // meshed / (pss + meshed): the share of what the process would cost without meshing.
-static double saving_pct(unsigned long long pss, unsigned long long meshed) {
+double saving_pct(unsigned long long pss, unsigned long long meshed) {
     return pss + meshed ? 100.0 * (double)meshed / (double)(pss + meshed) : 0.0;
 }
 
 // Bytes for a person: B, KiB, MiB, GiB, TiB with one decimal.
-static void human(unsigned long long v, char *out, size_t len) {
+void human_bytes(unsigned long long v, char *out, size_t len) {
     static const char *const unit[] = {"B", "KiB", "MiB", "GiB", "TiB"};
     double x = (double)v;
     int u = 0;
@@ -293,7 +283,7 @@ static void human(unsigned long long v, char *out, size_t len) {
 }
 
 // A command name for the table: 15 columns at most, anything unprintable as '?'.
-static void printable(const char *s, char *out, size_t len) {
+void printable_comm(const char *s, char *out, size_t len) {
     size_t i = 0;
     for (; *s && i + 1 < len && i < 15; s++) {
         unsigned char c = (unsigned char)*s;
@@ -319,10 +309,10 @@ static void pause_text(const row_t *r, char *out, size_t len) {
 static void print_row(long pid, const char *comm, unsigned long long pss, unsigned long long meshed, bool has_file,
                       unsigned long long file, unsigned long long meshes, const char *paused) {
     char c[16], p[24], m[24], f[24], pid_s[24];
-    printable(comm, c, sizeof c);
-    human(pss, p, sizeof p);
-    human(meshed, m, sizeof m);
-    if (has_file) human(file, f, sizeof f);
+    printable_comm(comm, c, sizeof c);
+    human_bytes(pss, p, sizeof p);
+    human_bytes(meshed, m, sizeof m);
+    if (has_file) human_bytes(file, f, sizeof f);
     else snprintf(f, sizeof f, "-");
     if (pid >= 0) snprintf(pid_s, sizeof pid_s, "%ld", pid);
     else snprintf(pid_s, sizeof pid_s, "total");
@@ -337,7 +327,7 @@ static void print_denied(const scan_t *s) {
            s->ndenied > 1 ? "es" : "");
     for (size_t i = 0; i < s->ndenied && i < TEXT_DENIED_NAMED; i++) {
         char c[16];
-        printable(s->denied[i].comm, c, sizeof c);
+        printable_comm(s->denied[i].comm, c, sizeof c);
         printf("%s %ld%s%s%s", i ? "," : "", s->denied[i].pid, *c ? " (" : "", c, *c ? ")" : "");
     }
     if (s->ndenied > TEXT_DENIED_NAMED) printf(", and %zu more (--json lists all)", s->ndenied - TEXT_DENIED_NAMED);
@@ -353,7 +343,7 @@ static void print_table(const scan_t *s) {
         pause_text(r, why, sizeof why);
         print_row(r->pid, r->comm, (unsigned long long)r->pss, r->meshed, r->has_file, r->file, r->meshes, why);
     }
-    totals_t t = totals_of(s);
+    proc_totals_t t = totals_of(s);
     char why[64];
     snprintf(why, sizeof why, "%zu process%s, %zu paused", s->nrows, s->nrows == 1 ? "" : "es", t.paused);
     print_row(-1, "", t.pss, t.meshed, true, t.file, t.meshes, why);
@@ -411,7 +401,7 @@ static void print_json(const scan_t *s) {
         if (i) putchar(',');
         json_row(&s->rows[i]);
     }
-    totals_t t = totals_of(s);
+    proc_totals_t t = totals_of(s);
     printf("],\"totals\":{\"processes\":%zu,\"pss_bytes\":%llu,\"meshed_bytes\":%llu,\"saving_percent\":%.2f,"
            "\"heap_file_bytes\":%llu,\"mesh_count\":%llu,\"paused\":%zu,\"unreadable\":%zu},\"unreadable\":[",
            s->nrows, t.pss, t.meshed, saving_pct(t.pss, t.meshed), t.file, t.meshes, t.paused, s->ndenied);
@@ -473,7 +463,11 @@ int cmd_top(const char *name, int argc, char **argv) {
     }
     scan_t s = {0};
     for (;;) {
-        scan_all(&s);
+        if (proc_scan(&s, "/proc") != 0) {
+            fprintf(stderr, "meshctl: %s: cannot read /proc: %s\n", name, strerror(errno));
+            proc_scan_free(&s);
+            return EXIT_CANNOT;
+        }
         if (watch > 0 && !json) printf("\033[H\033[2J");
         if (json) print_json(&s);
         else print_table(&s);
@@ -481,7 +475,6 @@ int cmd_top(const char *name, int argc, char **argv) {
         if (watch <= 0) break;
         sleep_seconds(watch);
     }
-    free(s.rows);
-    free(s.denied);
+    proc_scan_free(&s);
     return 0;
 }

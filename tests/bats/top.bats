@@ -8,52 +8,14 @@
 
 bats_require_minimum_version 1.5.0
 load helper
-
-MESHCTL="${MESH_BUILD_DIR:-$MESH_REPO_ROOT/build}/meshctl"
-
-setup_file() {
-    local bin="$BATS_FILE_TMPDIR/bin"
-    mkdir -p "$bin"
-    cc -O0 -fno-builtin -g -Wall -o "$bin/top_holder" "$BATS_TEST_DIRNAME/data/top_holder.c" -ldl || return 1
-}
+load holders
 
 setup() {
-    mesh_setup || return 1
-    mesh_clean_env
-    [[ -x $MESHCTL ]] || fail "meshctl not found: $MESHCTL (set MESH_BUILD_DIR)"
-    HOLDER="$BATS_FILE_TMPDIR/bin/top_holder"
-    PIDS=()
+    holders_setup || return 1
 }
 
-# Every process a test started (holders, churn loops) is killed here.
 teardown() {
-    local p
-    for p in "${PIDS[@]}"; do
-        kill "$p" 2>/dev/null || true
-    done
-    for p in "${PIDS[@]}"; do
-        wait "$p" 2>/dev/null || true
-    done
-}
-
-# start_holder VAR MODE [COMM] [ENV=VALUE...]: top_holder under libmesh; its pid goes
-# into $VAR (and PIDS, for teardown) once it has written its pid file.
-start_holder() {
-    local var=$1 mode=$2 comm=${3:-} pidfile pid i
-    shift 3 || shift $#
-    pidfile="$BATS_TEST_TMPDIR/holder.$var.pid"
-    env LD_PRELOAD="$MESH_LIB" "$@" "$HOLDER" "$pidfile" "$mode" ${comm:+"$comm"} \
-        >"$BATS_TEST_TMPDIR/holder.$var.out" 2>"$BATS_TEST_TMPDIR/holder.$var.err" 3>&- &
-    pid=$!
-    PIDS+=("$pid")
-    for ((i = 0; i < 400; i++)); do
-        [[ -s $pidfile ]] && break
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.05
-    done
-    [[ -s $pidfile ]] || fail "holder $var did not start: $(cat "$BATS_TEST_TMPDIR/holder.$var.err")"
-    [[ $(cat "$pidfile") == "$pid" ]] || fail "holder $var: pid file says $(cat "$pidfile"), \$! is $pid"
-    printf -v "$var" '%s' "$pid"
+    holders_kill
 }
 
 # The four kinds of process a machine shows: meshed, paused at the VMA budget (a cap
@@ -75,11 +37,6 @@ for p in doc["processes"]:
         v = p[sys.argv[3]]
         print(json.dumps(v) if isinstance(v, (list, bool)) else v)
 ' "$1" "$2" "$3"
-}
-
-# stats_field PID NAME: the first number of `meshctl stats PID`'s NAME line.
-stats_field() {
-    "$MESHCTL" stats "$1" | sed -n "s/^  $2 *= \([0-9]*\).*/\1/p"
 }
 
 @test "stats --all: one row per libmesh process with its figures, a totals line; plain processes are not listed" {
@@ -243,17 +200,8 @@ for p in rows:
 
 @test "processes that exit during the scan are left out without a word" {
     start_holder MESHED frag "" MESH_FILE_FROM_MIB=0
+    churn_holders 4
     local i
-    for i in 1 2 3 4; do
-        (
-            trap - ERR
-            set +e
-            export LD_PRELOAD="$MESH_LIB" MESH_FILE_FROM_MIB=0
-            end=$((SECONDS + 60))
-            while ((SECONDS < end)); do "$HOLDER" /dev/null exit; done
-        ) 3>&- &
-        PIDS+=("$!")
-    done
     for i in $(seq 1 15); do
         run --separate-stderr "$MESHCTL" stats --all --json
         assert_success
