@@ -20,6 +20,7 @@
 #include "fault.h"
 #include "global_heap.h"
 #include "helper.h"
+#include "idle_gate.h"
 #include "lock.h"
 #include "log.h"
 #include "mesh.h"
@@ -316,10 +317,12 @@ void mh_mesh_maybe(unsigned hint) {
 // is idle (no frees to trigger them): every period (100 ms when meshing is off) the
 // thread runs a mesh tick and returns dirty pages; while ticks leave work it runs the
 // next one after BG_CONTINUE_NS while the program is idle, CONTINUE_NS while it is
-// busy freeing. The thread runs at SCHED_IDLE: it takes only CPU time nothing else
-// wants, so on a loaded machine a backlog waits for idle time instead of taking it
-// from the program (a tick holds one class for at most about 1 ms, and a program
-// thread that needs that class meanwhile gives its core to the tick).
+// busy freeing. Each tick waits for the idle gate (idle_gate.c: a SCHED_IDLE thread
+// that answers when a core has time nothing else wants), so on a loaded machine a
+// backlog waits for idle time instead of taking it from the program; the tick itself
+// runs at normal priority, because it holds locks and the write barrier that program
+// threads (and fork) wait on (a tick holds one class for at most about 1 ms, and a
+// program thread that needs that class meanwhile gives its core to the tick).
 // "true" starts it at startup and again in a fork child (which has no threads but the
 // forking one). "auto" (the default) starts it from a mesh tick once the heap holds
 // AUTO_BACKGROUND_BYTES: the small, short-lived programs that make up most processes
@@ -327,6 +330,7 @@ void mh_mesh_maybe(unsigned hint) {
 // child starts its own only when it too runs a tick with a heap that large.
 
 #define BG_CONTINUE_NS 200000
+#define GATE_WAIT_NS 100000000ull // between checks for option changes and process end
 #define AUTO_BACKGROUND_BYTES ((size_t)64 << 20)
 // Busy: at least BUSY_FLUSHES free-path ticks skipped (each after tens of frees) since
 // the last tick; a timer's few frees keep a program idle.
@@ -347,15 +351,31 @@ static void bg_sleep(int64_t period) {
     nanosleep(&ts, NULL);
 }
 
+// Waits until a core has had idle time (the idle gate); false when the thread should
+// leave meanwhile. Without a gate thread (it could not start) the thread drops to
+// SCHED_IDLE itself, the weaker fallback: its locks can then wait on idle time.
+static bool bg_await_idle(uint64_t *alone_check) {
+    static bool self_idle;
+    for (;;) {
+        if (!mh_opt[MH_OPT_background_thread] || mh_helper_alone(alone_check)) return false;
+        if (self_idle) return true;
+        mh_gate_t g = mh_idle_gate_wait(GATE_WAIT_NS);
+        if (g == MH_GATE_OPEN) return true;
+        if (g == MH_GATE_NONE) {
+            struct sched_param idle = {0};
+            pthread_setschedparam(pthread_self(), SCHED_IDLE, &idle); // lowering needs no privilege
+            self_idle = true;
+        }
+    }
+}
+
 static void *background_main(void *arg) {
     (void)arg;
     prctl(PR_SET_NAME, "libmesh-bg", 0, 0, 0); // what top and ps show for it
-    struct sched_param idle = {0};
-    pthread_setschedparam(pthread_self(), SCHED_IDLE, &idle); // lowering needs no privilege
     uint64_t alone_check = 0;
     for (;;) {
         bg_sleep(mh_opt[MH_OPT_period_ms]);
-        if (!mh_opt[MH_OPT_background_thread] || mh_helper_alone(&alone_check)) break;
+        if (!bg_await_idle(&alone_check)) break;
         take_file_if_due();
         migrate_maybe();
         if (mh_opt[MH_OPT_period_ms] > 0) {
@@ -409,6 +429,7 @@ static bool bg_restart; // fork child: the parent had the thread and "true" asks
 void mh_mesh_fork_child(void) {
     bg_restart = mh_load_relaxed(&bg_state) && mh_opt[MH_OPT_background_thread] == 1;
     mh_store_relaxed(&bg_state, 0); // the parent's thread did not come along
+    mh_idle_gate_fork_child();
     mh_lock_reset(&pass_lock);
     tick_more = false;
     mh_store_relaxed(&mh_mesh_bg_wanted, false);

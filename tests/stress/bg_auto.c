@@ -1,7 +1,8 @@
 /* bg_auto.c - mesh.background_thread = "auto" (the default): a program whose heap stays
  * small never gets a thread; one whose heap grows past 64 MiB gets exactly one, which
  * is named libmesh-bg and meshes while the program sleeps (no frees or allocations
- * of its own); a fork child has no helper thread until it meshes a large heap
+ * of its own) at normal priority, and with it its idle gate, libmesh-idle, at SCHED_IDLE
+ * (two helper threads); a fork child has no helper thread until it meshes a large heap
  * itself; and neither MESH_BACKGROUND_THREAD=false nor MESH_PERIOD_MS=0 ever starts
  * one. Every surviving
  * object is checked at the end of each phase.
@@ -15,6 +16,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -54,21 +56,32 @@ static int threads(void) {
     return n;
 }
 
-/* Some thread of this process has the name libmesh-bg (/proc/self/task/N/comm). */
-static bool helper_named(void) {
+/* The thread of this process named want (/proc/self/task/N/comm), 0 if none. */
+static pid_t helper_tid(const char *want) {
     DIR *d = opendir("/proc/self/task");
     if (!d) die("cannot open /proc/self/task: %s", strerror(errno));
-    bool found = false;
+    pid_t found = 0;
     for (struct dirent *e; !found && (e = readdir(d));) {
         char path[300], name[32] = "";
         snprintf(path, sizeof path, "/proc/self/task/%s/comm", e->d_name);
         FILE *f = fopen(path, "r");
         if (!f) continue;
-        found = fgets(name, sizeof name, f) && !strcmp(name, "libmesh-bg\n");
+        if (fgets(name, sizeof name, f) && !strncmp(name, want, strlen(want)) && name[strlen(want)] == '\n')
+            found = (pid_t)atoi(e->d_name);
         fclose(f);
     }
     closedir(d);
     return found;
+}
+
+/* The helper named want exists and runs under the scheduling policy policy. The mesher
+   holds locks program threads wait on, so it must not run at SCHED_IDLE (priority
+   inversion); only its gate, which holds nothing, does. */
+static void check_helper(const char *want, int policy, const char *policy_name) {
+    pid_t tid = helper_tid(want);
+    if (!tid) die("no thread of this process is named %s", want);
+    int got = sched_getscheduler(tid);
+    if (got != policy) die("%s runs under scheduling policy %d, expected %s", want, got, policy_name);
 }
 
 static size_t mesh_count(void) {
@@ -149,8 +162,13 @@ static int run(const char *mode) {
         churn(1);
         seen = threads();
     }
+    /* The gate starts when the thread first waits for idle time, after its first sleep. */
+    for (int i = 0; i < 100 && expect_thread && seen == 2; i++) {
+        sleep_ms(20);
+        seen = threads();
+    }
     verify(&s, "large heap");
-    if (g_ctl && expect_thread && seen != 2) die("a 112 MiB heap has %d threads, expected 2", seen);
+    if (g_ctl && expect_thread && seen != 3) die("a 112 MiB heap has %d threads, expected 3", seen);
     if (g_ctl && !expect_thread && seen != 1) die("%d threads with the thread off, expected 1", seen);
 
     if (g_ctl && expect_thread) {
@@ -160,8 +178,9 @@ static int run(const char *mode) {
         sleep_ms(1500);
         size_t after = mesh_count();
         if (after <= before) die("no mesh while the program slept (%zu before, %zu after)", before, after);
-        if (threads() != 2) die("%d threads after the idle phase, expected 2", threads());
-        if (!helper_named()) die("no thread of this process is named libmesh-bg");
+        if (threads() != 3) die("%d threads after the idle phase, expected 3", threads());
+        check_helper("libmesh-bg", SCHED_OTHER, "SCHED_OTHER");
+        check_helper("libmesh-idle", SCHED_IDLE, "SCHED_IDLE");
     }
     verify(&s, "idle");
 
