@@ -51,9 +51,13 @@ static bool is_cached(const mh_sv_t *sv, const void *p) {
 // A small object (or one in a meshed alias): onto the thread's vector, flushing the
 // older half to the bitmaps when it is full, or straight to the bitmap without a heap.
 static void free_small(void *p, mh_span_t *s, const char *who) {
-    mh_sv_t *sv = &mh_tlh->sv[s->cls];
     if (mh_span_slot(s, (uintptr_t)p) < 0) mh_gh_corrupt(who, "invalid pointer", p);
-    if (sv->cap == 0) { // no heap (yet, or any more): straight to the bitmap
+    // A thread that only frees (a consumer) gets a heap too, so its frees are batched
+    // like any other thread's instead of taking a class section one object at a time.
+    mh_tlh_t *t = mh_tlh;
+    if (mh_tlh_is_empty(t) && mh_init_ensure() == MH_INIT_READY) t = mh_tlh_create();
+    mh_sv_t *sv = t ? &t->sv[s->cls] : NULL;
+    if (!sv || sv->cap == 0) { // no heap (any more, or none can be had): straight to the bitmap
         mh_mesh_maybe(mh_gh_free_remote(p, who));
         return;
     }

@@ -207,6 +207,13 @@ bool mh_arena_fd_still_ours(void) {
 // file offset 0); regions take the file from the second page on. Nothing happens
 // when it cannot be had (seccomp, an old kernel, RLIMIT_NOFILE or RLIMIT_FSIZE): the
 // heap stays on private memory.
+static void (*info_hook)(void); // see mh_arena_set_info_hook
+
+void mh_arena_set_info_hook(void (*fn)(void)) {
+    mh_plain_store_release(&info_hook, fn);
+    if (mh_plain_load_acquire(&mh_arena_st.info)) fn(); // the page came first
+}
+
 static void open_memfd(void) {
     mh_arena_st.fd_tried = true;
     int fd;
@@ -221,6 +228,8 @@ static void open_memfd(void) {
     mh_arena_st.file_size = MH_PAGE_SIZE;
     mh_plain_store_release(&mh_arena_st.info, info); // pairs: mh_arena_info_page
     mh_degraded_publish(&((mh_info_t *)info)->degraded); // meshctl shows why meshing paused
+    void (*hook)(void) = mh_plain_load_acquire(&info_hook);
+    if (hook) hook(); // after the page is published: a racing registration may call it too
 }
 
 static int map_region(size_t size, region_t *g) {

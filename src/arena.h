@@ -113,6 +113,9 @@ bool mh_arena_in_use(void);
 bool mh_arena_take_file(void);
 // The info page (first page of the heap file), or NULL before the first shared region.
 void *mh_arena_info_page(void);
+// fn is called once the info page exists (at once if it already does; possibly twice
+// when the two race); it must only set a flag: it may run under the arena lock.
+void mh_arena_set_info_hook(void (*fn)(void));
 // Warns once (checks.thp) when shmem THP is forced, and only once the heap is on its
 // file: from the settings (a file taken at start) and from mh_arena_take_file.
 void mh_arena_check_thp(void);

@@ -182,19 +182,6 @@ bool mh_gh_refill(mh_sv_t *sv, unsigned cls, struct mh_tlh_s *owner, mh_rng_t *r
     return sv->n != 0;
 }
 
-// Shell sort of object addresses, so objects of one span end up adjacent.
-static void sort_ptrs(void **a, uint32_t n) {
-    static const uint32_t gaps[] = {57, 23, 10, 4, 1};
-    for (unsigned g = 0; g < sizeof gaps / sizeof gaps[0]; g++) {
-        uint32_t gap = gaps[g];
-        for (uint32_t i = gap; i < n; i++) {
-            void *v = a[i];
-            uint32_t j = i;
-            for (; j >= gap && (uintptr_t)a[j - gap] > (uintptr_t)v; j -= gap) a[j] = a[j - gap];
-            a[j] = v;
-        }
-    }
-}
 
 // ---- bitmap clears: free sections ------------------------------------------------------
 // Clearing bits races with meshing, which moves live bits between spans. A thread
@@ -231,27 +218,34 @@ typedef struct after_s {
 
 static mh_span_t *owner_of(mh_span_t *s) { return s->kind == MH_KIND_ALIAS ? s->leader : s; }
 
-// Clears objs[0..n), all in the virtual span vs (a span or an alias), in its owner's
-// bitmap with one atomic per word, and in the alias's own bitmap. Section held.
-static void clear_batch(mh_span_t *vs, void **objs, uint32_t n, const char *who, after_t *after) {
-    uint64_t mask[MH_BITMAP_WORDS] = {0};
-    mh_span_t *owner = owner_of(vs);
-    for (uint32_t i = 0; i < n; i++) {
-        int slot = mh_span_slot(vs, (uintptr_t)objs[i]);
-        if (slot < 0) mh_gh_corrupt(who, "invalid pointer", objs[i]);
-        uint64_t bit = (uint64_t)1 << (slot & 63);
-        if (mask[slot >> 6] & bit) mh_gh_corrupt(who, "double free of", objs[i]);
-        mask[slot >> 6] |= bit;
-    }
+// The slots of one virtual span (a span or an alias) that a flush frees.
+typedef struct group_s {
+    mh_span_t *vs;
+    uint64_t mask[MH_BITMAP_WORDS];
+} group_t;
+
+// Adds object p of virtual span g->vs to the group; a slot already in it is a double free.
+static void group_add(group_t *g, void *p, const char *who) {
+    int slot = mh_span_slot(g->vs, (uintptr_t)p);
+    if (slot < 0) mh_gh_corrupt(who, "invalid pointer", p);
+    uint64_t bit = (uint64_t)1 << (slot & 63);
+    if (g->mask[slot >> 6] & bit) mh_gh_corrupt(who, "double free of", p);
+    g->mask[slot >> 6] |= bit;
+}
+
+// Clears a group's slots in its owner's bitmap with one atomic per word, and in the
+// alias's own bitmap. Section held.
+static void clear_group(const group_t *g, const char *who, after_t *after) {
+    mh_span_t *vs = g->vs, *owner = owner_of(vs);
     for (unsigned w = 0; w < MH_BITMAP_WORDS; w++) {
-        if (!mask[w]) continue;
-        uint64_t old = mh_fetch_and_seqcst(&owner->bits[w], ~mask[w]);
-        if ((old & mask[w]) != mask[w]) { // some slot was already free: name it
-            uint64_t bad = mask[w] & ~old;
+        if (!g->mask[w]) continue;
+        uint64_t old = mh_fetch_and_seqcst(&owner->bits[w], ~g->mask[w]);
+        if ((old & g->mask[w]) != g->mask[w]) { // some slot was already free: name it
+            uint64_t bad = g->mask[w] & ~old;
             uintptr_t p = vs->start + (w * 64 + (unsigned)__builtin_ctzll(bad)) * (uintptr_t)vs->obj_size;
             mh_gh_corrupt(who, "double free of", (void *)p);
         }
-        if (vs != owner) mh_fetch_and_seqcst(&vs->bits[w], ~mask[w]);
+        if (vs != owner) mh_fetch_and_seqcst(&vs->bits[w], ~g->mask[w]);
     }
     *after = (after_t){owner, NULL, owner->gen, 0};
     if (vs != owner && mh_span_is_empty(vs)) {
@@ -273,32 +267,59 @@ static void after_section(unsigned cls, const after_t *a) {
     after_clear(a->owner, cls, a->owner_gen);
 }
 
+// A flush groups its objects by virtual span in a small table (a thread's frees come
+// from a few spans at a time: the ones its own allocations, or the producer's it
+// consumes, came from); a full table is cleared and started afresh.
+#define FLUSH_GROUPS 16
+
+// Clears the table's groups, collecting what to do after the section. Section held.
+static uint32_t clear_groups(group_t *g, unsigned n, const char *who, after_t *after) {
+    for (unsigned i = 0; i < n; i++) clear_group(&g[i], who, &after[i]);
+    return n;
+}
+
+// The group of virtual span vs in the table (the last one used first), a new one when
+// it has none; NULL when the table is full.
+static group_t *group_for(group_t *g, unsigned *n, unsigned *last, mh_span_t *vs) {
+    if (*n && g[*last].vs == vs) return &g[*last];
+    for (unsigned i = 0; i < *n; i++)
+        if (g[i].vs == vs) return &g[*last = i];
+    if (*n == FLUSH_GROUPS) return NULL;
+    g[*n] = (group_t){vs, {0}};
+    *last = *n;
+    return &g[(*n)++];
+}
+
 void mh_gh_flush(mh_sv_t *sv, uint32_t count, const char *who) {
     if (count > sv->n) count = sv->n;
     void *batch[MH_MAX_OBJS];
     after_t after[MH_MAX_OBJS];
+    group_t groups[FLUSH_GROUPS];
     while (count > 0) {
-        uint32_t n = count < MH_MAX_OBJS ? count : MH_MAX_OBJS, groups = 0;
+        uint32_t n = count < MH_MAX_OBJS ? count : MH_MAX_OBJS, nafter = 0;
         // Out of the cache before their bits are cleared: a fork while this thread waits
         // on a lock below must not find cleared slots still listed as cached here.
         for (uint32_t i = 0; i < n; i++) batch[i] = sv->p[i];
         for (uint32_t i = n; i < sv->n; i++) sv->p[i - n] = sv->p[i];
         sv->n -= n;
         count -= n;
-        sort_ptrs(batch, n);
         unsigned cls = mh_dir_entry_class(mh_dir_entry(batch[0])); // a vector holds one class
         class_bin_t *b = &bins[cls];
+        unsigned ng = 0, last = 0;
         section_enter(b);
-        for (uint32_t i = 0; i < n;) {
+        for (uint32_t i = 0; i < n; i++) {
             mh_span_t *vs = mh_dir_lookup(batch[i]);
-            uintptr_t end = mh_span_end(vs);
-            uint32_t j = i + 1;
-            while (j < n && (uintptr_t)batch[j] < end) j++;
-            clear_batch(vs, batch + i, j - i, who, &after[groups++]);
-            i = j;
+            group_t *g = group_for(groups, &ng, &last, vs);
+            if (!g) {
+                nafter += clear_groups(groups, ng, who, after + nafter);
+                ng = 0;
+                g = group_for(groups, &ng, &last, vs);
+            }
+            group_add(g, batch[i], who);
         }
+        nafter += clear_groups(groups, ng, who, after + nafter);
         section_exit(b);
-        for (uint32_t g = 0; g < groups; g++) after_section(cls, &after[g]);
+        for (uint32_t k = 0; k < nafter; k++) after_section(cls, &after[k]);
     }
 }
 
@@ -345,7 +366,9 @@ unsigned mh_gh_free_remote(void *p, const char *who) {
         section_exit(b);
         mh_gh_corrupt(who, "invalid pointer", p);
     }
-    clear_batch(vs, &p, 1, who, &after);
+    group_t g = {vs, {0}};
+    group_add(&g, p, who);
+    clear_group(&g, who, &after);
     section_exit(b);
     after_section(cls, &after);
     return cls;

@@ -156,12 +156,12 @@ static void load(void) {
     apply_effects();
 }
 
+// The heap took its file: publish from the next slow path (under the arena lock here).
+static void info_page_made(void) { mh_fetch_or_seqcst(&mh_settings_work, MH_PENDING_PUBLISH); }
+
 void mh_settings_publish(void) {
     mh_info_t *info = mh_arena_info_page();
-    if (!info) {
-        mh_fetch_or_seqcst(&mh_settings_work, MH_PENDING_PUBLISH);
-        return;
-    }
+    if (!info) return; // info_page_made asks again once there is a page
     info->nopts = MH_OPT_COUNT;
     for (int id = 0; id < MH_OPT_COUNT && id < MH_INFO_MAX_OPTS; id++) {
         info->options[id] = mh_opt[id];
@@ -172,6 +172,7 @@ void mh_settings_publish(void) {
 }
 
 void mh_settings_allow(void) {
+    mh_arena_set_info_hook(info_page_made);
     int expected = LOAD_BLOCKED;
     mh_cas_seqcst(&load_state, &expected, LOAD_ALLOWED);
     mh_fetch_or_seqcst(&mh_settings_work, MH_PENDING_LOAD);

@@ -60,6 +60,28 @@ static void *free_all(void *arg) {
     return NULL;
 }
 
+// Frees run on threads that then exit: a thread caches what it frees (also one that
+// never allocates), and its exit returns the cache to the spans.
+static void *free_every_third(void *arg) {
+    (void)arg;
+    for (int i = 0; i < N; i += 3)
+        if (live[i]) {
+            mh_free(objs[i], "free");
+            live[i] = 0;
+        }
+    return NULL;
+}
+
+static void *free_aliased(void *arg) { // what lives through aliases
+    (void)arg;
+    for (int i = 0; i < N; i++)
+        if (live[i] && mh_dir_lookup(objs[i])->kind == MH_KIND_ALIAS) {
+            mh_free(objs[i], "free");
+            live[i] = 0;
+        }
+    return NULL;
+}
+
 static void run_thread(void *(*fn)(void *)) {
     pthread_t t;
     pthread_create(&t, NULL, fn, NULL);
@@ -156,11 +178,7 @@ static void migration_keeps_meshed_spans(void) {
     CHECK(after.migrated > before.migrated);
     CHECK_EQ(after.aliases, before.aliases);
     CHECK_EQ(count_bad(), 0);
-    for (int i = 0; i < N; i += 3) // frees through aliases after migration
-        if (live[i]) {
-            mh_free(objs[i], "free");
-            live[i] = 0;
-        }
+    run_thread(free_every_third); // frees through aliases after migration
     size_t pairs = mh_mesh_class(cls_of_size());
     printf("  %zu pairs meshed after migration\n", pairs);
     CHECK(pairs > 0);
@@ -181,11 +199,7 @@ static void former_leaders_stay_private(void) {
         if (pid == 0) _exit(0);
         waitpid(pid, NULL, 0);
     }
-    for (int i = 0; i < N; i++) // free what lives through aliases: the aliases go
-        if (live[i] && mh_dir_lookup(objs[i])->kind == MH_KIND_ALIAS) {
-            mh_free(objs[i], "free");
-            live[i] = 0;
-        }
+    run_thread(free_aliased); // the aliases go
     mh_mesh_migrate_all();
     pid_t pid = fork();
     if (pid == 0) {
