@@ -38,7 +38,10 @@ void *mh_malloc_slow(size_t size) {
     }
     unsigned cls = mh_size_to_class(size);
     mh_sv_t *sv = &t->sv[cls];
-    if (sv->n == 0 && !mh_gh_refill(sv, cls, t, &t->rng)) return NULL;
+    if (sv->n == 0) {
+        mh_tlh_allocates(t, cls); // a whole span's slots fit from now on
+        if (!mh_gh_refill(sv, cls, t, &t->rng)) return NULL;
+    }
     return mh_sv_pop(sv);
 }
 

@@ -47,6 +47,14 @@ static void list_unlink_locked(mh_tlh_t *t) {
     if (t->next) t->next->prev = t->prev;
 }
 
+// A vector starts small: a thread that only frees objects of a class (a consumer)
+// would otherwise hold up to MH_SV_BYTES of them, slots its producer cannot reuse
+// until the vector fills; it flushes every FREE_ONLY_CAP / 2 frees instead. The first
+// allocation of the class gives the vector its whole room.
+#define FREE_ONLY_CAP 64
+
+void mh_tlh_allocates(mh_tlh_t *t, unsigned cls) { t->sv[cls].cap = mh_sv_capacity(cls); }
+
 mh_tlh_t *mh_tlh_create(void) {
     MH_ASSERT(mh_tlh == &tlh_empty);
     if (tlh_dead || !tlh_key_ok) return NULL;
@@ -54,9 +62,10 @@ mh_tlh_t *mh_tlh_create(void) {
     if (!t) return NULL;
     void **storage = t->slots;
     for (unsigned c = 0; c < MH_NUM_CLASSES; c++) {
+        uint32_t room = mh_sv_capacity(c);
         t->sv[c].p = storage;
-        t->sv[c].cap = mh_sv_capacity(c);
-        storage += t->sv[c].cap;
+        t->sv[c].cap = room < FREE_ONLY_CAP ? room : FREE_ONLY_CAP; // see mh_tlh_allocates
+        storage += room;
     }
     mh_rng_seed(&t->rng);
     list_link(t);

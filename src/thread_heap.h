@@ -32,6 +32,9 @@ void mh_tlh_init(void);
 // down, the key could not be made, or metadata memory is exhausted. Call only once the
 // library is initialised and while mh_tlh is the static empty heap.
 mh_tlh_t *mh_tlh_create(void);
+// The thread allocates objects of class cls (not only frees them): its vector for the
+// class gets its full capacity. Only on a heap made by mh_tlh_create.
+void mh_tlh_allocates(mh_tlh_t *t, unsigned cls);
 // mh_tlh points at the static empty heap (no heap yet, or no more).
 bool mh_tlh_is_empty(const mh_tlh_t *t);
 // Runs the thread-exit teardown for the calling thread now (also the key destructor).
