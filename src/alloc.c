@@ -52,7 +52,8 @@ static bool is_cached(const mh_sv_t *sv, const void *p) {
 }
 
 // A small object (or one in a meshed alias): onto the thread's vector, flushing the
-// older half to the bitmaps when it is full, or straight to the bitmap without a heap.
+// older half to the bitmaps when it is full. A thread without a heap gets one here (a
+// consumer that never allocates); only one that cannot have one frees straight to the bitmap.
 static void free_small(void *p, mh_span_t *s, const char *who) {
     if (mh_span_slot(s, (uintptr_t)p) < 0) mh_gh_corrupt(who, "invalid pointer", p);
     // A thread that only frees (a consumer) gets a heap too, so its frees are batched

@@ -44,7 +44,7 @@ _Static_assert(MH_NUM_CLASSES <= 1u << MH_DIR_CLASS_BITS, "a class fits its entr
 _Static_assert(MH_MAX_SPAN_PAGES <= 1u << MH_DIR_PAGE_BITS, "a page index fits its entry field");
 _Static_assert(MH_DIR_CLASS_BITS + MH_DIR_PAGE_BITS < 15, "the fields stay below the flag");
 
-extern mh_span_t **mh_dir_top[MH_DIR_TOP];
+extern mh_span_t **mh_dir_top[MH_DIR_TOP] MH_HIDDEN;
 
 MH_INLINE unsigned mh_dir_entry_class(unsigned e) { return e & ((1u << MH_DIR_CLASS_BITS) - 1); }
 MH_INLINE unsigned mh_dir_entry_page(unsigned e) {

@@ -81,7 +81,7 @@ typedef struct arena_state_s {
     uint32_t frozen_epoch; // the epoch whose spans that file backs
 } arena_state_t;
 
-extern arena_state_t mh_arena_st;
+extern arena_state_t mh_arena_st MH_HIDDEN;
 
 
 // Directory access and run management (arena.c); arena lock held.

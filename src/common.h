@@ -27,6 +27,10 @@
 #define MH_INLINE static inline __attribute__((always_inline))
 #define MH_TLS_IE __attribute__((tls_model("initial-exec")))
 #define MH_EXPORT __attribute__((visibility("default")))
+// For declarations of libmesh's own globals: -fvisibility=hidden covers definitions
+// only, and an extern declaration without it is reached through the GOT (one more
+// load on the malloc and free fast paths).
+#define MH_HIDDEN __attribute__((visibility("hidden")))
 #define MH_UNUSED __attribute__((unused))
 
 #ifndef MESH_DEBUG

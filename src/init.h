@@ -20,7 +20,7 @@ int mh_init_ensure(void);
 // A child made without fork handlers (a raw clone system call, _Fork) still maps the
 // parent's heap file shared. The allocator's slow paths check a MADV_WIPEONFORK page,
 // which every fork child sees zeroed until the fork handler marks it again: one load.
-extern volatile const unsigned char *mh_fork_canary;
+extern volatile const unsigned char *mh_fork_canary MH_HIDDEN;
 void mh_init_raw_fork_child(void);
 #define MH_CHECK_RAW_FORK()                                                               \
     do {                                                                                   \

@@ -34,7 +34,7 @@ void mh_mesh_stats(mh_mesh_stats_t *out);
 void mh_mesh_start_background(void);
 // Set when mesh.background_thread = auto wants the thread started; the free path calls
 // mh_mesh_start_wanted once its own work is done (pthread_create may allocate).
-extern _Atomic bool mh_mesh_bg_wanted;
+extern _Atomic bool mh_mesh_bg_wanted MH_HIDDEN;
 void mh_mesh_start_wanted(void);
 
 // Fork child: resets the scheduler (the parent's thread and any pass in progress did

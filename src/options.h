@@ -37,9 +37,9 @@ typedef struct mh_opt_origin_s {
     const char *env;     // MH_SRC_ENV: the variable's name
 } mh_opt_origin_t;
 
-extern const mh_opt_desc_t mh_opt_desc[MH_OPT_COUNT];
-extern int64_t mh_opt[MH_OPT_COUNT];
-extern mh_opt_origin_t mh_opt_origin[MH_OPT_COUNT];
+extern const mh_opt_desc_t mh_opt_desc[MH_OPT_COUNT] MH_HIDDEN;
+extern int64_t mh_opt[MH_OPT_COUNT] MH_HIDDEN;
+extern mh_opt_origin_t mh_opt_origin[MH_OPT_COUNT] MH_HIDDEN;
 
 // Receives one complete problem line (without the "libmesh: " prefix or newline).
 typedef void (*mh_report_fn)(void *ctx, const char *line);

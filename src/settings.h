@@ -20,7 +20,7 @@ enum {
     MH_PENDING_STATS = 2,   // the statistics signal arrived: dump
     MH_PENDING_PUBLISH = 4, // copy the options to the info page once it exists
 };
-extern _Atomic int mh_settings_work; // MH_PENDING_* flags
+extern _Atomic int mh_settings_work MH_HIDDEN; // MH_PENDING_* flags
 
 // mh_settings_service() has work (one relaxed load: on every slow path).
 MH_INLINE bool mh_settings_pending(void) { return mh_load_relaxed(&mh_settings_work) != 0; }

@@ -22,8 +22,8 @@ typedef struct mh_class_info_s {
     uint32_t recip; // ceil(2^32 / size): slot = (offset * recip) >> 32, exact for spans
 } mh_class_info_t;
 
-extern mh_class_info_t mh_classes[MH_NUM_CLASSES];
-extern uint8_t mh_class_of[(MH_SMALL_MAX >> 4) + 1];
+extern mh_class_info_t mh_classes[MH_NUM_CLASSES] MH_HIDDEN;
+extern uint8_t mh_class_of[(MH_SMALL_MAX >> 4) + 1] MH_HIDDEN;
 
 void mh_size_class_init(void);
 
