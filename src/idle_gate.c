@@ -32,7 +32,7 @@
 static _Atomic uint32_t ask;     // requests made (futex word the gate sleeps on)
 static _Atomic uint32_t answer;  // the last request the gate answered (the asker sleeps on it)
 static _Atomic int state;        // 0 not running, 1 running, 2 could not start
-#define GATE_IDLE_WAIT_NS 500000000ull // the gate's own wait, to notice a close or exit
+#define GATE_IDLE_WAIT_NS 500000000ull // the gate's own wait: it notices the process ending
 
 static struct timespec ts_of(uint64_t ns) {
     return (struct timespec){(time_t)(ns / 1000000000u), (long)(ns % 1000000000u)};
