@@ -182,7 +182,6 @@ bool mh_gh_refill(mh_sv_t *sv, unsigned cls, struct mh_tlh_s *owner, mh_rng_t *r
     return sv->n != 0;
 }
 
-
 // ---- bitmap clears: free sections ------------------------------------------------------
 // Clearing bits races with meshing, which moves live bits between spans. A thread
 // clearing bits of class c does so inside a free section (freeing counter of the
