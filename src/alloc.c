@@ -22,6 +22,15 @@ static void slow_path_chores(void) {
     if (MH_UNLIKELY(mh_settings_pending())) mh_settings_service();
 }
 
+// The calling thread's heap, made now if it has none yet (also for a thread that only
+// frees: its frees are then batched like any other thread's); NULL when it cannot have
+// one (torn down at exit, bootstrap, metadata exhausted).
+static mh_tlh_t *thread_heap(void) {
+    mh_tlh_t *t = mh_tlh;
+    if (!mh_tlh_is_empty(t)) return t;
+    return mh_init_ensure() == MH_INIT_READY ? mh_tlh_create() : NULL;
+}
+
 void *mh_malloc_slow(size_t size) {
     slow_path_chores();
     if (size > MH_SMALL_MAX) {
@@ -30,12 +39,8 @@ void *mh_malloc_slow(size_t size) {
         bool zeroed;
         return mh_gh_large_alloc(size, 1, &zeroed);
     }
-    mh_tlh_t *t = mh_tlh;
-    if (mh_tlh_is_empty(t)) {
-        t = mh_init_ensure() == MH_INIT_READY ? mh_tlh_create() : NULL;
-        // The class table may have been built just now.
-        if (!t) return mh_gh_alloc_orphan(mh_size_to_class(size));
-    }
+    mh_tlh_t *t = thread_heap();
+    if (!t) return mh_gh_alloc_orphan(mh_size_to_class(size)); // (the class table may be new)
     unsigned cls = mh_size_to_class(size);
     mh_sv_t *sv = &t->sv[cls];
     if (sv->n == 0) {
@@ -52,19 +57,16 @@ static bool is_cached(const mh_sv_t *sv, const void *p) {
 }
 
 // A small object (or one in a meshed alias): onto the thread's vector, flushing the
-// older half to the bitmaps when it is full. A thread without a heap gets one here (a
-// consumer that never allocates); only one that cannot have one frees straight to the bitmap.
+// older half to the bitmaps when it is full, or straight to the bitmap when the thread
+// cannot have a heap.
 static void free_small(void *p, mh_span_t *s, const char *who) {
     if (mh_span_slot(s, (uintptr_t)p) < 0) mh_gh_corrupt(who, "invalid pointer", p);
-    // A thread that only frees (a consumer) gets a heap too, so its frees are batched
-    // like any other thread's instead of taking a class section one object at a time.
-    mh_tlh_t *t = mh_tlh;
-    if (mh_tlh_is_empty(t) && mh_init_ensure() == MH_INIT_READY) t = mh_tlh_create();
-    mh_sv_t *sv = t ? &t->sv[s->cls] : NULL;
-    if (!sv || sv->cap == 0) { // no heap (any more, or none can be had): straight to the bitmap
+    mh_tlh_t *t = thread_heap();
+    if (!t) {
         mh_mesh_maybe(mh_gh_free_remote(p, who));
         return;
     }
+    mh_sv_t *sv = &t->sv[s->cls];
     if ((sv->n && sv->p[sv->n - 1] == p) || (mh_cfg_debug && is_cached(sv, p)))
         mh_gh_corrupt(who, "double free of", p);
     bool flushed = sv->n == sv->cap;

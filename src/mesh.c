@@ -414,9 +414,9 @@ static try_t pair_leader(unsigned cls, unsigned i, unsigned n, bool *at_cap) {
 // program thread waits for the class lock: the pass holds the lock, and on a busy
 // machine the meshing thread may be preempted in the middle of a long pass (with the
 // fallback to SCHED_IDLE, for as long as the machine has other work). One pair is the
-// most a waiter waits for; the rest of the
-// work follows at the next tick (the pass reports itself truncated). Never before the
-// first pair, so a contended class still makes progress and is never judged dry.
+// most a waiter waits for; the rest of the work follows at the next tick (the pass
+// reports itself truncated). Never before the first pair, so a contended class still
+// makes progress and is never judged dry.
 static bool yield_now(unsigned cls, uint64_t t0, uint64_t budget_ns, const mh_pass_t *pass) {
     return mh_os_now_ns() - t0 > budget_ns || (pass->meshed && mh_gh_class_contended(cls));
 }
