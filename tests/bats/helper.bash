@@ -15,6 +15,8 @@ bats_load_library bats-assert
 MESH_REPO_ROOT="$(cd "$BATS_TEST_DIRNAME/../.." && pwd)"
 MESH_DATA_DIR="$BATS_TEST_DIRNAME/data"
 : "${MESH_LIB:=$MESH_REPO_ROOT/build/libmesh.so.1}"
+# the meshctl of the build under test
+MESHCTL="${MESH_BUILD_DIR:-$MESH_REPO_ROOT/build}/meshctl"
 
 # Per-test setup: check the library, make a scratch directory, pin locale/TZ.
 mesh_setup() {

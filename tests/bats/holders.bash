@@ -7,8 +7,6 @@
 #     setup()      { holders_setup; }
 #     teardown()   { holders_kill; }
 
-MESHCTL="${MESH_BUILD_DIR:-$MESH_REPO_ROOT/build}/meshctl"
-
 # Per-test setup: the library (mesh_setup), a clean environment, meshctl, the holder
 # (data/top_holder.c, compiled into $BATS_FILE_TMPDIR/bin by a file's first test),
 # and no process started yet.
@@ -69,6 +67,13 @@ churn_holders() {
         ) 3>&- &
         PIDS+=("$!")
     done
+}
+
+# within_pct A B PCT [SLACK]: |A - B| <= PCT% of B + SLACK (integers; SLACK defaults to 0).
+within_pct() {
+    local d=$(($1 - $2))
+    ((d < 0)) && d=$((-d))
+    ((d * 100 <= $3 * $2 + ${4:-0} * 100))
 }
 
 # stats_field PID NAME: the first number of `meshctl stats PID`'s NAME line.

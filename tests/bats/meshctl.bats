@@ -8,8 +8,6 @@
 bats_require_minimum_version 1.5.0
 load helper
 
-MESHCTL="${MESH_BUILD_DIR:-$MESH_REPO_ROOT/build}/meshctl"
-
 # every option key, in table order, from the option table itself
 KEYS=$(grep -oE '"[a-z_]+\.[a-z_]+"' "$MESH_REPO_ROOT/src/options.def" | tr -d '"')
 NKEYS=$(wc -l <<<"$KEYS")

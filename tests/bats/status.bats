@@ -65,8 +65,8 @@ expect_group() {
 }
 
 # expect_memory HEADER PID...: the PSS and meshed figures of HEADER's memory line agree
-# within 1% with the sum of `meshctl stats PID` over PID...; its saving is
-# meshed / (PSS + meshed).
+# within 1% (+ 4 kB for rounding each process to kB) with the sum of `meshctl stats PID`
+# over PID...; its saving is meshed / (PSS + meshed).
 expect_memory() {
     local header=$1 text p pss=0 meshed=0 m got_pss got_meshed pct want
     shift
@@ -79,19 +79,12 @@ expect_memory() {
     got_pss=$(kb_of "$text" PSS)
     got_meshed=$(kb_of "$text" meshed)
     [[ -n $got_pss && -n $got_meshed ]] || fail "'$header' has no memory line: $text"
-    within_1pct "$got_pss" "$pss" || fail "'$header': PSS $got_pss kB, stats PID says $pss kB: $text"
-    within_1pct "$got_meshed" "$meshed" || fail "'$header': meshed $got_meshed kB, stats PID says $meshed kB: $text"
+    within_pct "$got_pss" "$pss" 1 4 || fail "'$header': PSS $got_pss kB, stats PID says $pss kB: $text"
+    within_pct "$got_meshed" "$meshed" 1 4 || fail "'$header': meshed $got_meshed kB, stats PID says $meshed kB: $text"
     pct=$(sed -n 's/^  memory: .*saving \([0-9.]*\)%$/\1/p' <<<"$text")
     want=$(awk -v p="$got_pss" -v m="$got_meshed" 'BEGIN { printf "%.1f", p + m ? 100 * m / (p + m) : 0 }')
     awk -v a="$pct" -v b="$want" 'BEGIN { d = a - b; exit !(d < 0.15 && d > -0.15) }' ||
         fail "'$header': saving $pct%, want $want%: $text"
-}
-
-# within_1pct A B: |A - B| <= 1% of B (+ 4 kB for rounding each process to kB).
-within_1pct() {
-    local d=$(($1 - $2))
-    ((d < 0)) && d=$((-d))
-    ((d * 100 <= $2 + 400))
 }
 
 @test "status: each service with the drop-in lists its processes and their combined PSS, meshed bytes and saving" {

@@ -122,13 +122,9 @@ for p in rows:
         sum_all=$((sum_all + pss_all + $(json_field "$json" "$p" meshed_bytes) / 1024))
         meshed=$(stats_field "$p" 'meshed bytes') # none without a heap file
         sum_stats=$((sum_stats + pss_stats + ${meshed:-0} / 1024))
-        local diff=$((pss_all - pss_stats))
-        ((diff < 0)) && diff=$((-diff))
-        ((diff <= pss_stats / 20 + 64)) || fail "pid $p: PSS $pss_all kB in stats --all, $pss_stats kB in stats PID"
+        within_pct "$pss_all" "$pss_stats" 5 64 || fail "pid $p: PSS $pss_all kB in stats --all, $pss_stats kB in stats PID"
     done
-    local diff=$((sum_all - sum_stats))
-    ((diff < 0)) && diff=$((-diff))
-    ((diff * 100 <= sum_stats)) || fail "totals differ by more than 1%: $sum_all kB vs $sum_stats kB"
+    within_pct "$sum_all" "$sum_stats" 1 || fail "totals differ by more than 1%: $sum_all kB vs $sum_stats kB"
 }
 
 @test "a heap whose descriptor was closed behind libmesh's back: listed, paused, 'descriptor gone'" {
