@@ -434,9 +434,14 @@ long read_kb(const char *file, const char *field) {
     return v;
 }
 
-// Opens the process's libmesh heap file through PROCDIR/fd (PROCDIR: /proc/PID); -1
-// with errno set.
-int open_heap_file(const char *procdir) {
+bool read_heap_info(int fd, mh_info_t *info) {
+    return pread(fd, info, sizeof *info, 0) == (ssize_t)sizeof *info &&
+           memcmp(info->magic, MH_INFO_MAGIC, sizeof MH_INFO_MAGIC) == 0;
+}
+
+// Opens the process's libmesh heap file through PROCDIR/fd (PROCDIR: /proc/PID) and
+// reads its info page into *info; -1 with errno set.
+int open_heap_file(const char *procdir, mh_info_t *info) {
     char dir[1100], link[1400], target[512];
     snprintf(dir, sizeof dir, "%s/fd", procdir);
     DIR *d = opendir(dir);
@@ -456,10 +461,7 @@ int open_heap_file(const char *procdir) {
         }
         // A process that forked recently also holds the heap file the fork froze,
         // whose info page was retired (magic cleared): take the live one.
-        char magic[sizeof MH_INFO_MAGIC];
-        if (pread(fd, magic, sizeof magic, 0) == (ssize_t)sizeof magic &&
-            memcmp(magic, MH_INFO_MAGIC, sizeof magic) == 0)
-            break;
+        if (read_heap_info(fd, info)) break;
         close(fd);
         fd = -1;
         err = ENOENT;
@@ -485,7 +487,8 @@ static int cmd_stats(int argc, char **argv) {
         fprintf(stderr, "meshctl: stats: no process %s\n", pid);
         return EXIT_CANNOT;
     }
-    int fd = open_heap_file(path);
+    mh_info_t info;
+    int fd = open_heap_file(path, &info);
     if (fd < 0 && (errno == EACCES || errno == EPERM)) {
         fprintf(stderr, "meshctl: stats: no permission to read process %s (run as its user or root)\n", pid);
         return EXIT_CANNOT;
@@ -503,13 +506,11 @@ static int cmd_stats(int argc, char **argv) {
         fprintf(stderr, "meshctl: stats: process %s is not running libmesh (no libmesh heap file)\n", pid);
         return EXIT_CANNOT;
     }
-    mh_info_t info;
     struct stat st;
-    ssize_t got = pread(fd, &info, sizeof info, 0);
-    fstat(fd, &st);
+    int st_rc = fstat(fd, &st);
     close(fd);
-    if (got != (ssize_t)sizeof info || memcmp(info.magic, MH_INFO_MAGIC, sizeof MH_INFO_MAGIC) != 0) {
-        fprintf(stderr, "meshctl: stats: process %s has a libmesh heap but no readable info page\n", pid);
+    if (st_rc != 0) {
+        fprintf(stderr, "meshctl: stats: process %s: cannot stat its heap file: %s\n", pid, strerror(errno));
         return EXIT_CANNOT;
     }
     snprintf(path, sizeof path, "/proc/%s/smaps_rollup", pid);

@@ -10,6 +10,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "info.h"
+
 #ifndef MESH_DEFAULT_CONF
 #define MESH_DEFAULT_CONF "/etc/mesh.conf"
 #endif
@@ -85,10 +87,13 @@ int template_name(const char *unit, char *out, size_t n);
 
 // What `stats PID` reads, shared with `stats --all` and `status` so their figures
 // agree. DIR is the process's /proc directory (/proc/PID, or ROOT/proc/PID): its live
-// libmesh heap file (-1 with errno set; ESRCH or ENOENT: none); whether its maps name
+// libmesh heap file, its info page read into *info (-1 with errno set; ESRCH or
+// ENOENT: none); whether its maps name
 // /libmesh.so (1, 0, or -1 with errno); one "Field: N kB" value of a /proc file (-1
 // when missing).
-int open_heap_file(const char *dir);
+int open_heap_file(const char *dir, mh_info_t *info);
+// Reads the info page of heap file fd into *info; false when it is not a live one.
+bool read_heap_info(int fd, mh_info_t *info);
 int maps_name_libmesh(const char *dir);
 long read_kb(const char *file, const char *field);
 

@@ -122,17 +122,15 @@ int maps_name_libmesh(const char *dir) {
     return found;
 }
 
-// The heap figures from an open heap file; false when its info page is not (yet) valid.
-static bool read_heap(int fd, row_t *r) {
-    mh_info_t info;
+// The heap figures from an open heap file and its (valid) info page; false when the
+// file cannot be looked at.
+static bool read_heap(int fd, const mh_info_t *info, row_t *r) {
     struct stat st;
-    if (pread(fd, &info, sizeof info, 0) != (ssize_t)sizeof info ||
-        memcmp(info.magic, MH_INFO_MAGIC, sizeof MH_INFO_MAGIC) != 0 || fstat(fd, &st) != 0)
-        return false;
+    if (fstat(fd, &st) != 0) return false;
     r->has_file = true;
-    r->meshed = info.meshed_bytes;
-    r->meshes = info.mesh_count;
-    r->degraded = info.degraded & ((1u << MH_DEG_COUNT) - 1);
+    r->meshed = info->meshed_bytes;
+    r->meshes = info->mesh_count;
+    r->degraded = info->degraded & ((1u << MH_DEG_COUNT) - 1);
     r->file = (unsigned long long)st.st_blocks * 512;
     return true;
 }
@@ -181,10 +179,11 @@ static void add_denied(scan_t *s, const char *dir, long pid) {
 // gone).
 static void scan_pid(scan_t *s, const char *dir, long pid) {
     row_t r = {.pid = pid, .pss = -1};
-    int fd = open_heap_file(dir);
+    mh_info_t info;
+    int fd = open_heap_file(dir, &info);
     int fd_err = fd < 0 ? errno : 0;
     if (fd >= 0) {
-        bool ok = read_heap(fd, &r);
+        bool ok = read_heap(fd, &info, &r);
         close(fd);
         if (!ok) fd = -1; // a heap file without a valid info page yet: as with no file
     }
@@ -196,10 +195,10 @@ static void scan_pid(scan_t *s, const char *dir, long pid) {
             add_denied(s, dir, pid);
             return;
         }
-        int info = open_mapped_info(dir);
-        if (info >= 0) {
-            read_heap(info, &r);
-            close(info);
+        int mapped = open_mapped_info(dir);
+        if (mapped >= 0) {
+            if (read_heap_info(mapped, &info)) read_heap(mapped, &info, &r);
+            close(mapped);
         }
     }
     char path[PROC_PATH];
