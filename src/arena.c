@@ -112,13 +112,6 @@ static void run_unlink(mh_span_t *r) {
     r->prev = r->next = NULL;
 }
 
-// The dirty runs' ages: a 16-bit coarse clock in units of 2^AGE_SHIFT ns (67 ms), which
-// wraps after 73 minutes; a run that old merely reads as young for one more unit.
-#define AGE_SHIFT 26
-static uint16_t age_clock(void) { return (uint16_t)(mh_os_coarse_ns() >> AGE_SHIFT); }
-// Clock units that make sure a run is at least ns old (a stamp is up to a unit late).
-static unsigned age_units(uint64_t ns) { return (unsigned)(ns >> AGE_SHIFT) + 1; }
-
 static void run_link(mh_span_t *r, bool dirty) {
     MH_ASSERT(r->pages > 0 && (r->start & (MH_PAGE_SIZE - 1)) == 0);
     MH_ASSERT(r->start >= mh_arena_st.regions[r->region].base &&
@@ -134,7 +127,6 @@ static void run_link(mh_span_t *r, bool dirty) {
     b->nonempty[i / 64] |= (uint64_t)1 << (i % 64);
     if (dirty) {
         lru_append(r);
-        r->dirty_since = age_clock();
         mh_arena_st.dirty_pages += r->pages;
     }
     dir_set(r->start, r);
@@ -523,23 +515,16 @@ static bool release_run(mh_span_t *r) {
     return true;
 }
 
-// True when the oldest dirty run has been dirty for at least min_age clock units.
-static bool oldest_aged(unsigned min_age) {
-    mh_span_t *r = mh_arena_st.lru_head;
-    return r && (!min_age || (uint16_t)(age_clock() - r->dirty_since) >= min_age);
-}
-
-// Releases the oldest dirty runs until at most `target` dirty pages remain, or until the
-// oldest left has been dirty for less than min_age clock units (0: any age). The runs
+// Releases the oldest dirty runs until at most `target` dirty pages remain. The runs
 // are parked as BUSY (never coalesced) while madvise runs without the arena lock.
-static size_t purge_to(size_t target, unsigned min_age) {
+static size_t purge_to(size_t target) {
     size_t released = 0;
     mh_lock(&mh_arena_st.purge_lock);
     for (;;) {
         mh_span_t *batch[PURGE_BATCH];
         unsigned n = 0;
         mh_lock(&mh_arena_st.lock);
-        while (n < PURGE_BATCH && mh_arena_st.dirty_pages > target && oldest_aged(min_age)) {
+        while (n < PURGE_BATCH && mh_arena_st.dirty_pages > target && mh_arena_st.lru_head) {
             mh_span_t *r = mh_arena_st.lru_head;
             run_unlink(r);
             r->kind = MH_KIND_BUSY;
@@ -568,20 +553,6 @@ static size_t purge_to(size_t target, unsigned min_age) {
     return released;
 }
 
-// Whether dirty pages are over the budget and due for a purge (arena lock). Over the
-// budget, runs are given back once they have been dirty for MH_DIRTY_AGE_NS (*min_age);
-// only beyond DIRTY_HARD budgets at once. A program that frees and soon allocates again
-// reuses its dirty pages instead of paying a purge per run, the refaults after it and,
-// with other threads running, a TLB shootdown for each.
-static bool purge_due(unsigned *min_age) {
-    size_t budget = dirty_budget();
-    *min_age = 0;
-    if (mh_arena_st.dirty_pages <= budget) return false;
-    if (mh_arena_st.dirty_pages > budget * DIRTY_HARD) return true;
-    *min_age = age_units(MH_DIRTY_AGE_NS);
-    return oldest_aged(*min_age);
-}
-
 void mh_arena_free(mh_span_t *s, bool map_all) {
     MH_ASSERT(s->pages > 0 && mh_arena_st.active_pages >= s->pages);
     // Before taking the lock: a big madvise must not stall other threads. A stale span
@@ -604,26 +575,24 @@ void mh_arena_free(mh_span_t *s, bool map_all) {
     mh_arena_st.active_pages -= s->pages;
     s->owner = NULL;
     run_insert(s, !release_now);
-    unsigned min_age;
-    bool purge = purge_due(&min_age);
+    bool purge = mh_arena_st.dirty_pages > dirty_budget();
+    size_t target = dirty_budget() / 2;
     mh_unlock(&mh_arena_st.lock);
     bool (*purger)(void) = mh_plain_load_acquire(&purger_fn); // pairs: mh_arena_set_purger
-    if (purge && !(purger && purger())) purge_to(dirty_budget() / 2, min_age);
+    if (purge && !(purger && purger())) purge_to(target);
 }
 
 void mh_arena_set_purger(bool (*purger)(void)) { mh_plain_store_release(&purger_fn, purger); }
 
 void mh_arena_purge_excess(void) {
     mh_lock(&mh_arena_st.lock);
-    unsigned min_age;
-    bool purge = purge_due(&min_age);
+    bool purge = mh_arena_st.dirty_pages > dirty_budget();
+    size_t target = dirty_budget() / 2;
     mh_unlock(&mh_arena_st.lock);
-    if (purge) purge_to(dirty_budget() / 2, min_age);
+    if (purge) purge_to(target);
 }
 
-size_t mh_arena_purge_all(void) { return purge_to(0, 0); }
-
-size_t mh_arena_purge_aged(uint64_t min_age_ns) { return purge_to(0, age_units(min_age_ns)); }
+size_t mh_arena_purge_all(void) { return purge_to(0); }
 
 bool mh_arena_resize(mh_span_t *s, size_t new_pages) {
     if (new_pages == 0 || new_pages > ((size_t)1 << 31)) return false;

@@ -123,13 +123,6 @@ void mh_arena_check_thp(void);
 bool mh_arena_contains(const void *p);
 // Releases every dirty page; returns the bytes released.
 size_t mh_arena_purge_all(void);
-// Releases the dirty runs that have been dirty for at least about min_age_ns (a coarse
-// clock: between that and 67 ms more); returns the bytes released. Runs freed recently
-// stay for reuse: a busy program takes them back without new page faults.
-size_t mh_arena_purge_aged(uint64_t min_age_ns);
-// How long free pages stay dirty (for reuse) before they are given back, unless the
-// dirty pages exceed twice their budget (an eighth of the heap, at least 8 MiB).
-#define MH_DIRTY_AGE_NS 1000000000ull
 void mh_arena_stats(mh_arena_stats_t *out);
 // Bytes in live spans and large objects (a lock-free, possibly slightly old read).
 size_t mh_arena_active_bytes(void);

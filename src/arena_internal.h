@@ -19,7 +19,6 @@
 #define BIN_WORDS ((NBINS + 63) / 64)
 #define RELEASE_AT_FREE_PAGES 8192    // 32 MiB: freed runs this large are released at once
 #define DIRTY_MIN_PAGES 2048          // 8 MiB of dirty pages are always tolerated
-#define DIRTY_HARD 2                  // dirty budgets beyond which runs are purged whatever their age
 #define DUMP_STEP ((size_t)32 << 20)  // core dumps include the used part, in 32 MiB steps
 #define PURGE_BATCH 32
 

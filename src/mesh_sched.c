@@ -45,8 +45,12 @@ static struct {
 } sweep[MH_NUM_CLASSES];
 static bool tick_more; // the last tick left work (written by the thread that ran it)
 
-// The rate limit's clock (every comparison uses this one clock).
-static uint64_t coarse_now_ns(void) { return mh_os_coarse_ns(); }
+// The rate limit's clock (a vDSO read; every comparison uses this one clock).
+static uint64_t coarse_now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
 
 // ---- passes --------------------------------------------------------------------------
 
@@ -379,7 +383,7 @@ static void *background_main(void *arg) {
             mh_store_relaxed(&last_pass_ns, now);
             run_tick(MH_NUM_CLASSES, now);
         }
-        mh_arena_purge_aged(MH_DIRTY_AGE_NS); // recent ones stay for reuse
+        mh_arena_purge_all();
     }
     mh_store_release(&bg_state, 0);
     mh_helper_leaving();

@@ -403,12 +403,6 @@ uint64_t mh_os_now_ns(void) {
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-uint64_t mh_os_coarse_ns(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 void mh_os_random(void *buf, size_t n) {
     int saved = errno;
     long got = syscall(SYS_getrandom, buf, n, 1 /* GRND_NONBLOCK */);

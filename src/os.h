@@ -92,8 +92,6 @@ int mh_os_count_maps(const uintptr_t *lo, const uintptr_t *hi, unsigned n, size_
 // Best-effort random bytes; never blocks and never fails (falls back to clocks).
 void mh_os_random(void *buf, size_t n);
 uint64_t mh_os_now_ns(void);
-// CLOCK_MONOTONIC_COARSE (a vDSO read, a tick's resolution): for ages, not for budgets.
-uint64_t mh_os_coarse_ns(void);
 // Ends the process at once (the exit_group system call: no atexit handlers, no stdio).
 _Noreturn void mh_os_exit(int status);
 int mh_os_page_size(void);

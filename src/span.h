@@ -69,8 +69,6 @@ struct mh_span_s {
     uint32_t naliases;                 // meshed leader: length of its alias chain (class lock)
     uint8_t views_split;               // meshed leader whose virtual spans no longer share
                                        // pages: never meshed or migrated again; MH_SPLIT_*
-    uint16_t dirty_since;              // dirty free run: the arena's coarse clock when it
-                                       // became dirty (arena.c, aged purges; arena lock)
     // Second cache line: what list walks and the mesher read.
     _Atomic uint64_t bits[MH_BITMAP_WORDS];
     mh_span_t *prev, *next;            // class list or free-run bin

@@ -1,7 +1,6 @@
 // test_arena.c - regions, the page directory, coalescing, alignment, resizing,
 // releasing physical pages, and growth far beyond a fixed 64 GiB arena.
 #include <string.h>
-#include <time.h>
 
 #include "arena.h"
 #include "harness.h"
@@ -82,32 +81,6 @@ static void purge_releases_file_pages(void) {
     if (before.memfd) CHECK(after.file_bytes + 64 * 4096 <= before.file_bytes);
 }
 
-// Dirty pages over the budget (8 MiB here: the heap is small) are kept for reuse until
-// they have aged a second; beyond twice the budget they are given back at once.
-static void dirty_pages_age_before_purge(void) {
-    mh_arena_purge_all();
-    mh_span_t *a = alloc_pages(3000, 1, false), *sep = alloc_pages(1, 1, false);
-    mh_span_t *b = alloc_pages(5000, 1, false), *sep2 = alloc_pages(1, 1, false);
-    memset((void *)a->start, 1, 3000 * 4096);
-    mh_arena_stats_t st;
-    mh_arena_free(a, false); // over the budget, under twice it: stays dirty for now
-    mh_arena_stats(&st);
-    CHECK_EQ(st.dirty, (size_t)3000 * 4096);
-    CHECK_EQ(mh_arena_purge_aged(MH_DIRTY_AGE_NS), 0);
-    struct timespec ts = {1, 250000000};
-    nanosleep(&ts, NULL);
-    CHECK_EQ(mh_arena_purge_aged(MH_DIRTY_AGE_NS), (size_t)3000 * 4096);
-    mh_arena_stats(&st);
-    CHECK_EQ(st.dirty, 0);
-    a = alloc_pages(3000, 1, false); // the clean run again, now 3000 + 5000 dirty pages:
-    mh_arena_free(a, false);         // young, but beyond twice the budget
-    mh_arena_free(b, false);
-    mh_arena_stats(&st);
-    CHECK(st.dirty <= (size_t)1024 * 4096);
-    mh_arena_free(sep, false);
-    mh_arena_free(sep2, false);
-}
-
 static void big_runs_released_at_free(void) {
     enum { PAGES = 9000 }; // above the 32 MiB release-at-free size
     mh_span_t *s = alloc_pages(PAGES, 1, false);
@@ -145,4 +118,4 @@ static void grows_past_64_gib(void) {
 }
 
 TEST_MAIN(T(directory_lookup), T(coalesce_and_reuse), T(alignment), T(resize_in_place),
-          T(purge_releases_file_pages), T(dirty_pages_age_before_purge), T(big_runs_released_at_free), T(grows_past_64_gib))
+          T(purge_releases_file_pages), T(big_runs_released_at_free), T(grows_past_64_gib))
