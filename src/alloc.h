@@ -19,13 +19,25 @@
 void *mh_malloc_slow(size_t size) MH_NOINLINE;
 void mh_free_slow(void *p, mh_span_t *s, const char *who) MH_NOINLINE;
 
-MH_INLINE void *mh_malloc(size_t size) {
+// The fast path alone: an object from this thread's vector for the class, or NULL
+// (never an object: vectors hold no NULLs) when the slow path must run. Entry points
+// test it and tail-call their own slow path, so the fast path saves no registers.
+MH_INLINE void *mh_malloc_fast(size_t size) {
     if (MH_LIKELY(size <= MH_SMALL_MAX)) {
         mh_sv_t *sv = &mh_tlh->sv[mh_size_to_class(size)];
         // The canary: a child of a raw clone must not hand out the shared heap.
-        if (MH_LIKELY(sv->n != 0 && *mh_fork_canary)) return mh_sv_pop(sv);
+        if (MH_LIKELY(sv->n != 0 && *mh_fork_canary)) {
+            void *p = mh_sv_pop(sv);
+            MH_ASSUME(p != NULL); // the callers' NULL test then only sees the misses
+            return p;
+        }
     }
-    return mh_malloc_slow(size);
+    return NULL;
+}
+
+MH_INLINE void *mh_malloc(size_t size) {
+    void *p = mh_malloc_fast(size);
+    return MH_LIKELY(p != NULL) ? p : mh_malloc_slow(size);
 }
 
 // A free of a small object pushes it on this thread's vector for its class, whatever

@@ -32,7 +32,7 @@ MH_COLD MH_NOINLINE static void *retry_new(size_t size, size_t align) {
 }
 
 MH_INLINE void *op_new(size_t size) {
-    void *p = mh_malloc(size);
+    void *p = mh_malloc_fast(size);
     return MH_LIKELY(p != NULL) ? p : retry_new(size, 0);
 }
 

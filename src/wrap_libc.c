@@ -19,7 +19,12 @@ MH_INLINE void *enomem_if_null(void *p) {
     return p;
 }
 
-MH_EXPORT void *malloc(size_t size) { return enomem_if_null(mh_malloc(size)); }
+MH_COLD MH_NOINLINE static void *malloc_slow(size_t size) { return enomem_if_null(mh_malloc_slow(size)); }
+
+MH_EXPORT void *malloc(size_t size) {
+    void *p = mh_malloc_fast(size);
+    return MH_LIKELY(p != NULL) ? p : malloc_slow(size);
+}
 
 MH_EXPORT void free(void *p) { mh_free(p, "free"); }
 
