@@ -54,8 +54,8 @@ MH_INLINE void mh_free(void *p, const char *who) {
         uint32_t off = (uint32_t)((uintptr_t)p - mh_dir_span_start(p, e));
         uint32_t slot = mh_slot_of(off, c->recip);
         mh_sv_t *sv = &mh_tlh->sv[cls];
-        if (MH_LIKELY(slot * c->size == off && slot < c->objs && sv->n < sv->cap &&
-                      (sv->n == 0 || sv->p[sv->n - 1] != p)) && !mh_cfg_debug) {
+        if (MH_LIKELY(slot * c->size == off && slot < c->objs && sv->n < sv->cap && mh_sv_last(sv) != p) &&
+            !mh_cfg_debug) {
             mh_sv_push(sv, p);
             return;
         }
