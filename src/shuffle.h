@@ -28,9 +28,11 @@ typedef struct mh_sv_s {
 
 MH_INLINE void *mh_sv_pop(mh_sv_t *sv) { return sv->p[--sv->n]; }
 
-// The object pushed last, or NULL when the vector is empty: a thread heap's vectors
-// each sit above a NULL sentinel slot (thread_heap.c), so no test of n is needed.
-// Not for the static empty heap (cap 0), whose vectors have no storage.
+// The object pushed last - or, when the vector is empty, whatever the word below it
+// holds (the previous class's last slot, or the heap's list link: thread_heap.h), so
+// no test of n is needed. A filter only: a match sends free to its slow path, which
+// tests for real; writing a sentinel there would touch a page per vector. Not for the
+// static empty heap (cap 0), whose vectors have no storage.
 MH_INLINE void *mh_sv_last(const mh_sv_t *sv) { return (sv->p + sv->n)[-1]; }
 
 MH_INLINE void mh_sv_push(mh_sv_t *sv, void *obj) {

@@ -25,7 +25,7 @@ static int tlh_key_ok;
 
 void mh_tlh_init(void) {
     size_t slots = 0;
-    for (unsigned c = 0; c < MH_NUM_CLASSES; c++) slots += 1 + mh_sv_capacity(c); // + sentinel
+    for (unsigned c = 0; c < MH_NUM_CLASSES; c++) slots += mh_sv_capacity(c);
     tlh_pool.obj_size = mh_align_up(sizeof(mh_tlh_t) + slots * sizeof(void *), 64);
     tlh_key_ok = pthread_key_create(&tlh_key, mh_tlh_thread_exit) == 0;
 }
@@ -63,7 +63,6 @@ mh_tlh_t *mh_tlh_create(void) {
     void **storage = t->slots;
     for (unsigned c = 0; c < MH_NUM_CLASSES; c++) {
         uint32_t room = mh_sv_capacity(c);
-        *storage++ = NULL; // the sentinel below the vector: see mh_sv_last
         t->sv[c].p = storage;
         t->sv[c].cap = room < FREE_ONLY_CAP ? room : FREE_ONLY_CAP; // see mh_tlh_allocates
         storage += room;

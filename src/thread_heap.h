@@ -21,8 +21,8 @@ typedef struct mh_tlh_s {
     mh_sv_t sv[MH_NUM_CLASSES];
     mh_rng_t rng;
     struct mh_tlh_s *prev, *next; // guarded by the list lock
-    void *slots[];                // the vectors' storage: per class a NULL sentinel, then
-                                  // mh_sv_capacity() slots
+    void *slots[];                // the vectors' storage, mh_sv_capacity() per class (the
+                                  // word below each vector is readable: see mh_sv_last)
 } mh_tlh_t;
 
 extern __thread mh_tlh_t *mh_tlh MH_TLS_IE __attribute__((visibility("hidden")));
