@@ -99,10 +99,23 @@ MH_INLINE uint64_t mh_span_valid_mask(const mh_span_t *s, unsigned w) {
     return ((uint64_t)1 << (s->objs - lo)) - 1;
 }
 
+// Set bits of x. The baseline x86-64 target has no popcnt instruction, and there
+// __builtin_popcountll is a call into libgcc's table loop; the bit-parallel sum is a
+// dozen instructions without a call or a branch.
+MH_INLINE unsigned mh_popcount64(uint64_t x) {
+#if defined(__POPCNT__) || !defined(__x86_64__)
+    return (unsigned)__builtin_popcountll(x);
+#else
+    x -= (x >> 1) & 0x5555555555555555u;
+    x = (x & 0x3333333333333333u) + ((x >> 2) & 0x3333333333333333u);
+    x = (x + (x >> 4)) & 0x0f0f0f0f0f0f0f0fu;
+    return (unsigned)((x * 0x0101010101010101u) >> 56);
+#endif
+}
+
 MH_INLINE unsigned mh_span_in_use(mh_span_t *s) {
     unsigned n = 0;
-    for (unsigned w = 0; w < MH_BITMAP_WORDS; w++)
-        n += (unsigned)__builtin_popcountll(mh_load_relaxed(&s->bits[w]));
+    for (unsigned w = 0; w < MH_BITMAP_WORDS; w++) n += mh_popcount64(mh_load_relaxed(&s->bits[w]));
     return n;
 }
 

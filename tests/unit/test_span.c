@@ -46,5 +46,18 @@ static void generations_are_unique(void) {
 
 static void init_table(void) { mh_size_class_init(); }
 
-TEST_MAIN(T(init_table), T(harvest_takes_all_free), T(claim_one_by_one), T(slot_lookup),
+// The bit-parallel popcount against a plain count, over edge words and a spread of
+// patterns (an xorshift sequence).
+static void popcount_matches_plain_count(void) {
+    uint64_t x = 0x9E3779B97F4A7C15u;
+    uint64_t edges[] = {0, 1, ~(uint64_t)0, (uint64_t)1 << 63, 0x8000000000000001u, 0x5555555555555555u};
+    for (unsigned i = 0; i < 6 + 10000; i++) {
+        uint64_t v = i < 6 ? edges[i] : (x ^= x << 13, x ^= x >> 7, x ^= x << 17);
+        unsigned plain = 0;
+        for (unsigned b = 0; b < 64; b++) plain += (unsigned)(v >> b & 1);
+        CHECK_EQ(mh_popcount64(v), plain);
+    }
+}
+
+TEST_MAIN(T(init_table), T(popcount_matches_plain_count), T(harvest_takes_all_free), T(claim_one_by_one), T(slot_lookup),
           T(generations_are_unique))
