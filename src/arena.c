@@ -214,8 +214,33 @@ void mh_arena_set_info_hook(void (*fn)(void)) {
     if (mh_plain_load_acquire(&mh_arena_st.info)) fn(); // the page came first
 }
 
+static const unsigned char canary_fallback = 1; // no page: detection off
+volatile const unsigned char *mh_fork_canary = &canary_fallback;
+static volatile unsigned char *canary_page;
+
+// Arena lock held (or single-threaded start-up). The page is marked before it is
+// published, so no thread ever reads 0 from it in the parent.
+static void canary_make(void) {
+    void *p;
+    if (canary_page || mh_os_map_anon(MH_PAGE_SIZE, &p) != 0) return;
+    if (mh_os_wipe_on_fork(p, MH_PAGE_SIZE) != 0) {
+        mh_os_unmap(p, MH_PAGE_SIZE);
+        return;
+    }
+    canary_page = p;
+    canary_page[0] = 1;
+    mh_plain_store_release(&mh_fork_canary, canary_page); // pairs: the dependent loads of readers
+}
+
+void mh_arena_canary_mark(void) {
+    if (canary_page) canary_page[0] = 1;
+}
+
+bool mh_arena_canary_wiped(void) { return canary_page && !canary_page[0]; }
+
 static void open_memfd(void) {
     mh_arena_st.fd_tried = true;
+    canary_make(); // before anything of the heap is shared
     int fd;
     void *info;
     if (mh_os_memfd_create(&fd) != 0) return;

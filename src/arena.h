@@ -106,6 +106,16 @@ void mh_arena_free(mh_span_t *s, bool map_all);
 void mh_arena_set_purger(bool (*purger)(void));
 // Resizes a large span in place; false when the neighbouring pages are not free.
 bool mh_arena_resize(mh_span_t *s, size_t new_pages);
+// The fork canary: a MADV_WIPEONFORK page the fork handler marks again in the child,
+// so a child made without fork handlers (raw clone, _Fork) reads 0 through
+// mh_fork_canary. It is made with the heap file (before the first shared mapping): a
+// heap on private memory is copied by any fork, and a process whose heap never takes
+// the file makes no page. Until then (or when it cannot be made) mh_fork_canary reads 1.
+extern volatile const unsigned char *mh_fork_canary MH_HIDDEN;
+// Marks the canary in a fork child (the fork handler, first thing).
+void mh_arena_canary_mark(void);
+// True in a child made without fork handlers: there is a canary and it reads 0.
+bool mh_arena_canary_wiped(void);
 // True once the heap holds any memory.
 bool mh_arena_in_use(void);
 // Moves the heap onto its file (a memfd) if it is not there yet: see arena.c. False

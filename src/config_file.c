@@ -253,10 +253,13 @@ int mh_config_read_file(const char *path, int missing_ok, int secure, mh_report_
     if (fd < 0) {
         // strerrordesc_np, not strerror: strerror may take libc's locale lock, and
         // this runs inside whatever malloc call comes first after start-up, which
-        // can be one made by setlocale with that lock held (bash does this).
-        const char *why = strerrordesc_np(errno);
-        if (!(missing_ok && errno == ENOENT))
+        // can be one made by setlocale with that lock held (bash does this). Only when
+        // there is a problem: the message table is one more page to fault in at the
+        // start of every process without the file.
+        if (!(missing_ok && errno == ENOENT)) {
+            const char *why = strerrordesc_np(errno);
             problem(&r, 0, "cannot open: %s%s", why ? why : "unknown error", "");
+        }
         return r.problems;
     }
     struct stat st;

@@ -31,22 +31,6 @@ enum { STATE_UNINIT = 0, STATE_BOOTSTRAP = 1, STATE_READY = 2 };
 static _Atomic int init_state;
 static __thread int init_owner MH_TLS_IE;
 
-static const unsigned char canary_fallback = 1; // no page: detection off
-volatile const unsigned char *mh_fork_canary = &canary_fallback;
-static volatile unsigned char *canary_page;
-
-static void canary_init(void) {
-    void *p;
-    if (mh_os_map_anon(MH_PAGE_SIZE, &p) != 0) return;
-    if (mh_os_wipe_on_fork(p, MH_PAGE_SIZE) != 0) {
-        mh_os_unmap(p, MH_PAGE_SIZE);
-        return;
-    }
-    canary_page = p;
-    canary_page[0] = 1;
-    mh_fork_canary = canary_page;
-}
-
 static void fork_prepare(void) {
     mh_freephys_drain(); // no queued page work crosses the fork
     mh_tlh_fork_prepare();
@@ -65,7 +49,7 @@ static void fork_parent(void) {
 }
 
 static void fork_child(void) {
-    if (canary_page) canary_page[0] = 1;
+    mh_arena_canary_mark();
     mh_helper_fork_child(); // before any helper is started again
     mh_barrier_fork_child();
     mh_fault_fork_child();
@@ -84,7 +68,7 @@ static void fork_child(void) {
 // writing it. The child takes a copy of the heap as it is now (the best there is: the
 // parent's writes since the clone may be in it) and carries on like a fork child.
 void mh_init_raw_fork_child(void) {
-    if (!canary_page || canary_page[0]) return;
+    if (!mh_arena_canary_wiped()) return;
     mh_arena_raw_fork_copy();
     fork_child();
 }
@@ -95,7 +79,6 @@ static void init_once(void) {
     mh_gh_init();
     mh_store_release(&init_state, STATE_BOOTSTRAP); // re-entrant calls may allocate now
     mh_tlh_init();
-    canary_init();
     pthread_atfork(fork_prepare, fork_parent, fork_child);
     init_owner = 0;
     mh_store_release(&init_state, STATE_READY); // pairs with the acquire loads below

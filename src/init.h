@@ -9,6 +9,7 @@
 #ifndef MH_INIT_H
 #define MH_INIT_H
 
+#include "arena.h"
 #include "common.h"
 
 enum { MH_INIT_READY = 0, MH_INIT_BOOTSTRAP = 1 };
@@ -18,9 +19,8 @@ enum { MH_INIT_READY = 0, MH_INIT_BOOTSTRAP = 1 };
 int mh_init_ensure(void);
 
 // A child made without fork handlers (a raw clone system call, _Fork) still maps the
-// parent's heap file shared. The allocator's slow paths check a MADV_WIPEONFORK page,
-// which every fork child sees zeroed until the fork handler marks it again: one load.
-extern volatile const unsigned char *mh_fork_canary MH_HIDDEN;
+// parent's heap file shared. The allocator's slow paths check the arena's fork canary
+// (mh_fork_canary, arena.h), which such a child sees zeroed: one load.
 void mh_init_raw_fork_child(void);
 #define MH_CHECK_RAW_FORK()                                                               \
     do {                                                                                   \

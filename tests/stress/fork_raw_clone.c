@@ -3,7 +3,11 @@
 // allocator, its writes to objects it inherited must not show in the parent, and it
 // can allocate and free. (What a child writes before its first allocation is out of
 // reach: POSIX limits such children to async-signal-safe calls.)
+// With RAW_CLONE_LATE_FILE=1 the heap starts on private memory (run it with a large
+// MESH_FILE_FROM_MIB) and takes its file only when mesh.compact asks, after the
+// objects exist: the fork canary, made with the file, must be there by then.
 #define _GNU_SOURCE
+#include <dlfcn.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -57,10 +61,26 @@ static int run(int use_fork_call) {
     return 0;
 }
 
+typedef int (*mallctl_fn)(const char *, void *, size_t *, void *, size_t);
+
+// mesh.compact takes the heap file whatever the heap's size; true once it holds it.
+static int take_file_late(void) {
+    mallctl_fn ctl = (mallctl_fn)dlsym(RTLD_DEFAULT, "mesh_mallctl");
+    size_t released, memfd = 0, len = sizeof released;
+    if (!ctl || ctl("mesh.compact", &released, &len, NULL, 0) != 0) return 0;
+    len = sizeof memfd;
+    return ctl("stats.memfd_bytes", &memfd, &len, NULL, 0) == 0 && memfd > 0;
+}
+
 int main(void) {
     for (int i = 0; i < N; i++) {
         objs[i] = malloc(40);
         memset(objs[i], 'p', 40);
+    }
+    const char *late = getenv("RAW_CLONE_LATE_FILE");
+    if (late && *late == '1' && !take_file_late()) {
+        fprintf(stderr, "fork_raw_clone: the heap did not take its file at mesh.compact\n");
+        return 1;
     }
     int failed = 0;
     for (int r = 0; r < ROUNDS; r++) failed += run(r & 1);
