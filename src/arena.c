@@ -203,10 +203,6 @@ bool mh_arena_fd_still_ours(void) {
     return false;
 }
 
-// The heap file, with its first page mapped as the info page (meshctl reads it from
-// file offset 0); regions take the file from the second page on. Nothing happens
-// when it cannot be had (seccomp, an old kernel, RLIMIT_NOFILE or RLIMIT_FSIZE): the
-// heap stays on private memory.
 static void (*info_hook)(void); // see mh_arena_set_info_hook
 
 void mh_arena_set_info_hook(void (*fn)(void)) {
@@ -238,12 +234,16 @@ void mh_arena_canary_mark(void) {
 
 bool mh_arena_canary_wiped(void) { return canary_page && !canary_page[0]; }
 
+// The heap file, with its first page mapped as the info page (meshctl reads it from
+// file offset 0); regions take the file from the second page on. Nothing happens
+// when it cannot be had (seccomp, an old kernel, RLIMIT_NOFILE or RLIMIT_FSIZE): the
+// heap stays on private memory.
 static void open_memfd(void) {
     mh_arena_st.fd_tried = true;
-    canary_make(); // before anything of the heap is shared
     int fd;
     void *info;
     if (mh_os_memfd_create(&fd) != 0) return;
+    canary_make(); // before anything of the heap is shared (and only with a file)
     if (mh_os_file_id(fd, &mh_arena_st.fd_dev, &mh_arena_st.fd_ino) != 0 || mh_os_ftruncate(fd, MH_PAGE_SIZE) != 0 ||
         mh_os_map_file(NULL, MH_PAGE_SIZE, fd, 0, &info) != 0) {
         mh_os_close(fd);

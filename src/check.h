@@ -1,7 +1,7 @@
-// check.h - assertion tiers. MH_ASSERT (and MH_ASSUME) is compiled in every build but checked only in
-// builds with MESH_DEBUG (CI runs the unit and stress tests against one); MH_CHECK is
-// always on and guards metadata integrity. Both fail through mh_corrupt(): a broken
-// invariant means the heap's own state cannot be trusted.
+// check.h - assertion tiers. MH_ASSERT (and MH_ASSUME) is compiled in every build but
+// checked only in builds with MESH_DEBUG (CI runs the unit and stress tests against
+// one); MH_CHECK is always on and guards metadata integrity. Both fail through
+// mh_corrupt(): a broken invariant means the heap's own state cannot be trusted.
 //
 // Layer 0 (base).
 #ifndef MH_CHECK_H
