@@ -67,7 +67,7 @@ static void free_small(void *p, mh_span_t *s, const char *who) {
         return;
     }
     mh_sv_t *sv = &t->sv[s->cls];
-    if ((sv->n && sv->p[sv->n - 1] == p) || (mh_cfg_debug && is_cached(sv, p)))
+    if ((sv->n && mh_sv_last(sv) == p) || (mh_cfg_debug && is_cached(sv, p)))
         mh_gh_corrupt(who, "double free of", p);
     bool flushed = sv->n == sv->cap;
     if (flushed) mh_gh_flush(sv, sv->cap / 2, who);

@@ -25,7 +25,7 @@ typedef struct mh_tlh_s {
                                   // word below each vector is readable: see mh_sv_last)
 } mh_tlh_t;
 
-extern __thread mh_tlh_t *mh_tlh MH_TLS_IE __attribute__((visibility("hidden")));
+extern __thread mh_tlh_t *mh_tlh MH_TLS_IE MH_HIDDEN;
 
 // Sizes the heaps and creates the thread-exit key; once, during initialisation.
 void mh_tlh_init(void);
