@@ -23,9 +23,11 @@ static mh_tlh_t *tlh_list; // guarded by list_lock
 static pthread_key_t tlh_key;
 static int tlh_key_ok;
 
+static uint32_t room[MH_NUM_CLASSES]; // mh_sv_capacity per class, from mh_tlh_init
+
 void mh_tlh_init(void) {
     size_t slots = 0;
-    for (unsigned c = 0; c < MH_NUM_CLASSES; c++) slots += mh_sv_capacity(c);
+    for (unsigned c = 0; c < MH_NUM_CLASSES; c++) slots += room[c] = mh_sv_capacity(c);
     tlh_pool.obj_size = mh_align_up(sizeof(mh_tlh_t) + slots * sizeof(void *), 64);
     tlh_key_ok = pthread_key_create(&tlh_key, mh_tlh_thread_exit) == 0;
 }
@@ -53,7 +55,7 @@ static void list_unlink_locked(mh_tlh_t *t) {
 // allocation of the class gives the vector its whole room.
 #define FREE_ONLY_CAP 64
 
-void mh_tlh_allocates(mh_tlh_t *t, unsigned cls) { t->sv[cls].cap = mh_sv_capacity(cls); }
+void mh_tlh_allocates(mh_tlh_t *t, unsigned cls) { t->sv[cls].cap = room[cls]; }
 
 mh_tlh_t *mh_tlh_create(void) {
     MH_ASSERT(mh_tlh == &tlh_empty);
@@ -62,10 +64,9 @@ mh_tlh_t *mh_tlh_create(void) {
     if (!t) return NULL;
     void **storage = t->slots;
     for (unsigned c = 0; c < MH_NUM_CLASSES; c++) {
-        uint32_t room = mh_sv_capacity(c);
         t->sv[c].p = storage;
-        t->sv[c].cap = room < FREE_ONLY_CAP ? room : FREE_ONLY_CAP; // see mh_tlh_allocates
-        storage += room;
+        t->sv[c].cap = room[c] < FREE_ONLY_CAP ? room[c] : FREE_ONLY_CAP; // see mh_tlh_allocates
+        storage += room[c];
     }
     mh_rng_seed(&t->rng);
     list_link(t);
