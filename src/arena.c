@@ -63,9 +63,8 @@ static int dir_cover(uintptr_t base, size_t size) {
     for (uintptr_t t = base >> MH_DIR_TOP_SHIFT; t <= (base + size - 1) >> MH_DIR_TOP_SHIFT; t++) {
         if (mh_dir_top[t]) continue;
         void *leaf;
-        int rc = mh_os_map_anon(MH_DIR_LEAF_BYTES, &leaf);
+        int rc = mh_meta_map(MH_DIR_LEAF_BYTES, &leaf);
         if (rc) return rc;
-        mh_os_no_huge_pages(leaf, MH_DIR_LEAF_BYTES);
         mh_plain_store_release(&mh_dir_top[t], (mh_span_t **)leaf); // pairs: mh_dir_lookup
     }
     return 0;

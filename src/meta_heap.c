@@ -10,12 +10,45 @@
 #include "os.h"
 
 #define META_CHUNK ((size_t)1 << 20)
+#define META_RESERVE ((size_t)8 << 20)
+
+// One reservation of address space serves the pools' chunks and the arena's directory
+// leaves, so a process's first allocation makes one mapping (and one no-huge-page
+// advice) instead of one per pool and leaf. Untouched parts cost no memory. Its lock
+// is innermost: callers hold a pool lock or the arena lock, all of which fork holds,
+// so no fork finds it taken (a raw clone may: mh_meta_fork_child resets it).
+static mh_lock_t reserve_lock = MH_LOCK_INIT;
+static char *reserve_cur, *reserve_end; // guarded by reserve_lock
+
+static int map_fresh(size_t len, void **out) {
+    int rc = mh_os_map_anon(len, out);
+    if (rc == 0) mh_os_no_huge_pages(*out, len);
+    return rc;
+}
+
+int mh_meta_map(size_t len, void **out) {
+    len = mh_align_up(len, MH_PAGE_SIZE);
+    if (len > META_RESERVE / 2) return map_fresh(len, out);
+    mh_lock(&reserve_lock);
+    if ((size_t)(reserve_end - reserve_cur) < len) {
+        void *r;
+        if (map_fresh(META_RESERVE, &r) != 0) { // a tight RLIMIT_AS: only what is asked
+            mh_unlock(&reserve_lock);
+            return map_fresh(len, out);
+        }
+        reserve_cur = r; // the old reservation's tail stays unused
+        reserve_end = (char *)r + META_RESERVE;
+    }
+    *out = reserve_cur;
+    reserve_cur += len;
+    mh_unlock(&reserve_lock);
+    return 0;
+}
 
 static int refill_chunk(mh_meta_pool_t *pool) {
     size_t len = pool->obj_size > META_CHUNK ? pool->obj_size : META_CHUNK;
     void *p;
-    if (mh_os_map_anon(len, &p) != 0) return -1;
-    mh_os_no_huge_pages(p, len);
+    if (mh_meta_map(len, &p) != 0) return -1;
     pool->bump = p;
     pool->bump_end = (char *)p + len;
     pool->chunks++;
@@ -54,4 +87,7 @@ void mh_meta_free(mh_meta_pool_t *pool, void *p) {
     mh_unlock(&pool->lock);
 }
 
-void mh_meta_fork_child(mh_meta_pool_t *pool) { mh_lock_reset(&pool->lock); }
+void mh_meta_fork_child(mh_meta_pool_t *pool) {
+    mh_lock_reset(&pool->lock);
+    mh_lock_reset(&reserve_lock);
+}

@@ -2,8 +2,8 @@
 //
 // Layer 2 (primitives).
 //
-// Never uses the user heap or libc malloc. Memory is carved from 1 MiB anonymous
-// chunks and recycled through per-pool free lists, and it is never unmapped: the
+// Never uses the user heap or libc malloc. Memory is carved from 1 MiB chunks of one
+// shared anonymous reservation (mh_meta_map) and recycled through per-pool free lists, and it is never unmapped: the
 // pools are type-stable, so a racing reader holding a stale descriptor pointer reads
 // a valid (possibly reused) descriptor, never unmapped memory. Each pool has a lock.
 #ifndef MH_META_HEAP_H
@@ -32,6 +32,10 @@ void *mh_meta_alloc(mh_meta_pool_t *pool);
 // is scratch space (thread vectors) then touch no page they do not use.
 void *mh_meta_alloc_head(mh_meta_pool_t *pool, size_t zero_bytes);
 void mh_meta_free(mh_meta_pool_t *pool, void *p);
+// Fork child: resets the pool's lock and the reservation's.
 void mh_meta_fork_child(mh_meta_pool_t *pool);
+// Zeroed, page-aligned metadata memory of at least len bytes that is never unmapped
+// (pool chunks, directory leaves). 0, or the errno of the failed mapping.
+int mh_meta_map(size_t len, void **out);
 
 #endif
