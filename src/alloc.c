@@ -44,7 +44,7 @@ void *mh_malloc_slow(size_t size) {
     unsigned cls = mh_size_to_class(size);
     mh_sv_t *sv = &t->sv[cls];
     if (sv->n == 0) {
-        mh_tlh_allocates(t, cls); // a whole span's slots fit from now on
+        mh_tlh_allocates(t, cls); // its capacity for this refill
         if (!mh_gh_refill(sv, cls, t, &t->rng)) return NULL;
     }
     return mh_sv_pop(sv);
@@ -69,7 +69,7 @@ static void free_small(void *p, mh_span_t *s, const char *who) {
     mh_sv_t *sv = &t->sv[s->cls];
     if ((sv->n && mh_sv_last(sv) == p) || (mh_cfg_debug && is_cached(sv, p)))
         mh_gh_corrupt(who, "double free of", p);
-    bool flushed = sv->n == sv->cap;
+    bool flushed = sv->n == sv->cap && !mh_tlh_grow(t, s->cls);
     if (flushed) mh_gh_flush(sv, sv->cap / 2, who);
     mh_sv_push(sv, p);
     if (flushed) mh_mesh_maybe(s->cls); // frees into spans are what fragments a class

@@ -147,11 +147,17 @@ static mh_span_t *take_span(class_bin_t *b, unsigned cls) {
 
 // ---- thread refill and release -------------------------------------------------------
 
+// Where a partial harvest starts: a random slot (no random draw for a whole one).
+static unsigned harvest_start(const mh_span_t *s, unsigned room, mh_rng_t *rng) {
+    return room >= s->objs ? 0 : mh_rng_below(rng, s->objs);
+}
+
 bool mh_gh_refill(mh_sv_t *sv, unsigned cls, struct mh_tlh_s *owner, mh_rng_t *rng) {
     uint8_t idx[MH_MAX_OBJS];
+    unsigned room = sv->cap - sv->n; // below a span's slots only in a heap's first fill
     mh_span_t *cur = sv->span;
     if (cur) {
-        unsigned n = mh_span_harvest(cur, idx);
+        unsigned n = mh_span_harvest(cur, idx, room, harvest_start(cur, room, rng));
         if (n) {
             mh_sv_fill(sv, cur, idx, n, rng);
             return true;
@@ -169,7 +175,7 @@ bool mh_gh_refill(mh_sv_t *sv, unsigned cls, struct mh_tlh_s *owner, mh_rng_t *r
         mh_span_t *s = take_span(b, cls);
         if (!s) break;
         mh_store_seqcst(&s->owner, owner);
-        unsigned n = mh_span_harvest(s, idx);
+        unsigned n = mh_span_harvest(s, idx, room, harvest_start(s, room, rng));
         if (n) {
             mh_sv_fill(sv, s, idx, n, rng);
             break;

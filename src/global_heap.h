@@ -17,8 +17,9 @@
 
 struct mh_tlh_s;
 
-// Refills an empty vector: first with slots freed remotely in the attached span, else
-// by detaching it and attaching a span with free slots. False when out of memory.
+// Refills an empty vector, up to its capacity: first with free slots of the attached
+// span (freed remotely, or left by a partial fill), else by detaching it and attaching
+// a span with free slots. False when out of memory.
 bool mh_gh_refill(mh_sv_t *sv, unsigned cls, struct mh_tlh_s *owner, mh_rng_t *rng);
 // Returns the oldest count cached objects of a vector to their spans' bitmaps. Frees
 // into spans are what fragments a class: the caller may want a mesh tick afterwards.

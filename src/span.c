@@ -9,8 +9,7 @@ static _Atomic uint32_t span_gen;
 
 uint32_t mh_span_next_gen(void) { return mh_fetch_add_relaxed(&span_gen, 1) + 1; }
 
-unsigned mh_span_harvest(mh_span_t *s, uint8_t *out) {
-    MH_ASSERT(mh_span_valid(s));
+static unsigned harvest_all(mh_span_t *s, uint8_t *out) {
     unsigned n = 0;
     for (unsigned w = 0; w < MH_BITMAP_WORDS; w++) {
         uint64_t valid = mh_span_valid_mask(s, w);
@@ -23,6 +22,39 @@ unsigned mh_span_harvest(mh_span_t *s, uint8_t *out) {
         }
     }
     return n;
+}
+
+// Claims up to `want` free bits of word w among `allowed`. Only the owner sets bits
+// while frees clear them, so every bit seen free is still free: fetch_or claims all.
+static unsigned claim_some(mh_span_t *s, unsigned w, uint64_t allowed, unsigned want, uint8_t *out) {
+    uint64_t free = allowed & ~mh_load_relaxed(&s->bits[w]), take = 0;
+    unsigned n = 0;
+    for (; free && n < want; free &= free - 1, n++) {
+        take |= free & (0 - free);
+        out[n] = (uint8_t)(w * 64 + (unsigned)__builtin_ctzll(free));
+    }
+    if (take) (void)mh_fetch_or_seqcst(&s->bits[w], take);
+    return n;
+}
+
+// A partial harvest walks the slots circularly from slot `from`, so the first objects
+// of a span still land at a random offset.
+static unsigned harvest_from(mh_span_t *s, uint8_t *out, unsigned max, unsigned from) {
+    unsigned words = (s->objs + 63) / 64, w0 = from / 64, n = 0;
+    uint64_t high = ~(uint64_t)0 << (from % 64); // the start word's bits from `from` on
+    for (unsigned k = 0; k <= words && n < max; k++) {
+        unsigned w = (w0 + k) % words;
+        uint64_t allowed = mh_span_valid_mask(s, w);
+        if (k == 0) allowed &= high;
+        else if (k == words) allowed &= ~high; // back at the start word: the bits below
+        n += claim_some(s, w, allowed, max - n, out + n);
+    }
+    return n;
+}
+
+unsigned mh_span_harvest(mh_span_t *s, uint8_t *out, unsigned max, unsigned from) {
+    MH_ASSERT(mh_span_valid(s) && from < s->objs);
+    return max >= s->objs ? harvest_all(s, out) : harvest_from(s, out, max, from);
 }
 
 int mh_span_claim_one(mh_span_t *s) {

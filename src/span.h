@@ -133,9 +133,11 @@ MH_INLINE int mh_span_slot(const mh_span_t *s, uintptr_t p) {
     return (int)i;
 }
 
-// Takes every free slot of the span for the caller: marks them used and writes their
-// indices to out. Returns how many. Safe against concurrent remote frees.
-unsigned mh_span_harvest(mh_span_t *s, uint8_t *out);
+// Takes the span's free slots for its owner, at most max of them (every one when max
+// is at least the slot count; otherwise the first met walking from slot `from`): marks
+// them used and writes their indices to out. Returns how many. Safe against concurrent
+// remote frees; only the owner may claim slots.
+unsigned mh_span_harvest(mh_span_t *s, uint8_t *out, unsigned max, unsigned from);
 // Clears slot i; returns false when it was already free (a double free).
 MH_INLINE bool mh_span_clear(mh_span_t *s, unsigned i) {
     uint64_t m = (uint64_t)1 << (i & 63);

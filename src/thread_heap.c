@@ -25,8 +25,16 @@ static int tlh_key_ok;
 
 static uint32_t room[MH_NUM_CLASSES]; // mh_sv_capacity per class, from mh_tlh_init
 
+// A heap's storage: first a start area of START_CAP slots per class, side by side, then
+// each class's full room. A vector begins in the start area, so a short program's few
+// objects per class touch a page or two of vectors instead of one per class; it moves
+// to its full room (empty, or copied) at its second refill or when it first fills up.
+#define START_CAP 32u
+
+static unsigned start_cap(unsigned c) { return room[c] < START_CAP ? room[c] : START_CAP; }
+
 void mh_tlh_init(void) {
-    size_t slots = 0;
+    size_t slots = MH_NUM_CLASSES * START_CAP;
     for (unsigned c = 0; c < MH_NUM_CLASSES; c++) slots += room[c] = mh_sv_capacity(c);
     tlh_pool.obj_size = mh_align_up(sizeof(mh_tlh_t) + slots * sizeof(void *), 64);
     tlh_key_ok = pthread_key_create(&tlh_key, mh_tlh_thread_exit) == 0;
@@ -49,24 +57,54 @@ static void list_unlink_locked(mh_tlh_t *t) {
     if (t->next) t->next->prev = t->prev;
 }
 
-// A vector starts small: a thread that only frees objects of a class (a consumer)
-// would otherwise hold up to MH_SV_BYTES of them, slots its producer cannot reuse
-// until the vector fills; it flushes every FREE_ONLY_CAP / 2 frees instead. The first
-// allocation of the class gives the vector its whole room.
+// A thread that only frees objects of a class (a consumer) would otherwise hold up to
+// MH_SV_BYTES of them, slots its producer cannot reuse until the vector fills; its
+// vector flushes every FREE_ONLY_CAP / 2 frees instead. The first allocation of the
+// class gives the vector its whole room.
 #define FREE_ONLY_CAP 64
 
-void mh_tlh_allocates(mh_tlh_t *t, unsigned cls) { t->sv[cls].cap = room[cls]; }
+static void **full_area(mh_tlh_t *t, unsigned cls) {
+    void **p = t->slots + MH_NUM_CLASSES * START_CAP;
+    for (unsigned c = 0; c < cls; c++) p += room[c];
+    return p;
+}
+
+static bool in_start_area(const mh_tlh_t *t, const mh_sv_t *sv) {
+    return sv->p < t->slots + MH_NUM_CLASSES * START_CAP;
+}
+
+static void move_to_full(mh_tlh_t *t, unsigned cls, uint32_t cap) {
+    mh_sv_t *sv = &t->sv[cls];
+    void **p = full_area(t, cls);
+    for (uint32_t i = 0; i < sv->n; i++) p[i] = sv->p[i];
+    sv->p = p;
+    sv->cap = cap;
+}
+
+// The first fill stays in the start area (a partial harvest); from the second on, the
+// vector takes its whole room. Called with the vector empty.
+void mh_tlh_allocates(mh_tlh_t *t, unsigned cls) {
+    mh_sv_t *sv = &t->sv[cls];
+    if (!in_start_area(t, sv)) sv->cap = room[cls];
+    else if (sv->span) move_to_full(t, cls, room[cls]);
+    else sv->cap = start_cap(cls);
+}
+
+bool mh_tlh_grow(mh_tlh_t *t, unsigned cls) {
+    mh_sv_t *sv = &t->sv[cls];
+    if (!in_start_area(t, sv)) return false;
+    move_to_full(t, cls, sv->span ? room[cls] : (room[cls] < FREE_ONLY_CAP ? room[cls] : FREE_ONLY_CAP));
+    return sv->n < sv->cap;
+}
 
 mh_tlh_t *mh_tlh_create(void) {
     MH_ASSERT(mh_tlh == &tlh_empty);
     if (tlh_dead || !tlh_key_ok) return NULL;
     mh_tlh_t *t = mh_meta_alloc_head(&tlh_pool, sizeof(mh_tlh_t)); // slots[] need no zeroing
     if (!t) return NULL;
-    void **storage = t->slots;
     for (unsigned c = 0; c < MH_NUM_CLASSES; c++) {
-        t->sv[c].p = storage;
-        t->sv[c].cap = room[c] < FREE_ONLY_CAP ? room[c] : FREE_ONLY_CAP; // see mh_tlh_allocates
-        storage += room[c];
+        t->sv[c].p = t->slots + c * START_CAP;
+        t->sv[c].cap = start_cap(c);
     }
     mh_rng_seed(&t->rng);
     list_link(t);

@@ -21,8 +21,9 @@ typedef struct mh_tlh_s {
     mh_sv_t sv[MH_NUM_CLASSES];
     mh_rng_t rng;
     struct mh_tlh_s *prev, *next; // guarded by the list lock
-    void *slots[];                // the vectors' storage, mh_sv_capacity() per class (the
-                                  // word below each vector is readable: see mh_sv_last)
+    void *slots[];                // the vectors' storage: a start area, then mh_sv_capacity()
+                                  // per class (thread_heap.c); the word below each vector
+                                  // is readable: see mh_sv_last
 } mh_tlh_t;
 
 extern __thread mh_tlh_t *mh_tlh MH_TLS_IE MH_HIDDEN;
@@ -33,9 +34,13 @@ void mh_tlh_init(void);
 // down, the key could not be made, or metadata memory is exhausted. Call only once the
 // library is initialised and while mh_tlh is the static empty heap.
 mh_tlh_t *mh_tlh_create(void);
-// The thread allocates objects of class cls (not only frees them): its vector for the
-// class gets its full capacity. Only on a heap made by mh_tlh_create.
+// The thread allocates objects of class cls (not only frees them) and its vector is
+// empty: the vector gets its capacity for the next refill (a small one in the start
+// area the first time, its full room after). Only on a heap made by mh_tlh_create.
 void mh_tlh_allocates(mh_tlh_t *t, unsigned cls);
+// The vector of class cls is full: moves it out of the start area if it is still
+// there. True when it has room now (no flush needed).
+bool mh_tlh_grow(mh_tlh_t *t, unsigned cls);
 // mh_tlh points at the static empty heap (no heap yet, or no more).
 bool mh_tlh_is_empty(const mh_tlh_t *t);
 // Runs the thread-exit teardown for the calling thread now (also the key destructor).

@@ -13,15 +13,45 @@ static mh_span_t make_span(unsigned cls) {
 static void harvest_takes_all_free(void) {
     mh_span_t s = make_span(mh_size_to_class(48)); // 85 objects: a partial last word
     uint8_t idx[MH_MAX_OBJS];
-    CHECK_EQ(mh_span_harvest(&s, idx), s.objs);
+    CHECK_EQ(mh_span_harvest(&s, idx, MH_MAX_OBJS, 0), s.objs);
     CHECK_EQ(mh_span_in_use(&s), s.objs);
-    CHECK_EQ(mh_span_harvest(&s, idx), 0);
+    CHECK_EQ(mh_span_harvest(&s, idx, MH_MAX_OBJS, 0), 0);
     CHECK(mh_span_valid(&s));
     CHECK(mh_span_clear(&s, 3));
     CHECK(mh_span_clear(&s, 84));
     CHECK(!mh_span_clear(&s, 3)); // second clear is a double free
-    CHECK_EQ(mh_span_harvest(&s, idx), 2);
+    CHECK_EQ(mh_span_harvest(&s, idx, MH_MAX_OBJS, 0), 2);
     CHECK((idx[0] == 3 && idx[1] == 84) || (idx[0] == 84 && idx[1] == 3));
+}
+
+// A limited harvest takes exactly the free slots met walking circularly from its start
+// slot, never more than asked, and never a slot twice; later harvests take the rest.
+static void partial_harvest_walks_from_start(void) {
+    mh_span_t s = make_span(mh_size_to_class(16)); // 256 objects: four full words
+    uint8_t idx[MH_MAX_OBJS], seen[MH_MAX_OBJS] = {0};
+    CHECK(mh_span_clear(&s, 0) == false); // fresh: all free
+    CHECK_EQ(mh_span_harvest(&s, idx, 32, 250), 32);
+    for (unsigned i = 0; i < 32; i++) { // 250..255, then 0..25
+        unsigned want = i < 6 ? 250 + i : i - 6;
+        CHECK_EQ(idx[i], want);
+        seen[idx[i]]++;
+    }
+    CHECK_EQ(mh_span_in_use(&s), 32);
+    CHECK_EQ(mh_span_harvest(&s, idx, 100, 100), 100); // 100..199
+    CHECK(idx[0] == 100 && idx[99] == 199);
+    for (unsigned i = 0; i < 100; i++) seen[idx[i]]++;
+    unsigned rest = mh_span_harvest(&s, idx, 200, 3); // the 124 left, starting at 26
+    CHECK_EQ(rest, 124);
+    CHECK_EQ(idx[0], 26);
+    for (unsigned i = 0; i < rest; i++) seen[idx[i]]++;
+    for (unsigned i = 0; i < 256; i++) CHECK_EQ(seen[i], 1);
+    CHECK_EQ(mh_span_harvest(&s, idx, 10, 7), 0);
+    CHECK(mh_span_clear(&s, 5) && mh_span_clear(&s, 200));
+    CHECK_EQ(mh_span_harvest(&s, idx, 1, 6), 1); // from 6 on: 200 comes before 5
+    CHECK_EQ(idx[0], 200);
+    CHECK_EQ(mh_span_harvest(&s, idx, 1, 6), 1);
+    CHECK_EQ(idx[0], 5);
+    CHECK(mh_span_valid(&s));
 }
 
 static void claim_one_by_one(void) {
@@ -59,5 +89,5 @@ static void popcount_matches_plain_count(void) {
     }
 }
 
-TEST_MAIN(T(init_table), T(popcount_matches_plain_count), T(harvest_takes_all_free), T(claim_one_by_one), T(slot_lookup),
+TEST_MAIN(T(init_table), T(popcount_matches_plain_count), T(harvest_takes_all_free), T(partial_harvest_walks_from_start), T(claim_one_by_one), T(slot_lookup),
           T(generations_are_unique))

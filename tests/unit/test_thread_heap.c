@@ -196,5 +196,40 @@ static void corruption_detected(void) {
     CHECK(!aborts(foreign_free));
 }
 
-TEST_MAIN(T(first_offsets_uniform), T(class_entries_match_spans), T(local_reuse), T(remote_frees_are_reused),
+// A new heap's vectors start side by side in a small start area: the first fill of a
+// class takes at most 32 objects, the second its whole room. A vector that only frees
+// moves out when it first fills, without a flush.
+enum { START = 32 };
+static void *start_objs[2 * START + 8];
+static void *start_area_thread(void *arg) {
+    (void)arg;
+    unsigned c16 = mh_size_to_class(16);
+    void *first = mh_malloc(16);
+    mh_tlh_t *t = mh_tlh;
+    CHECK(first != NULL && !mh_tlh_is_empty(t));
+    for (unsigned c = 0; c < MH_NUM_CLASSES; c++)
+        CHECK(t->sv[c].p >= t->slots && t->sv[c].p + t->sv[c].cap <= t->slots + MH_NUM_CLASSES * START);
+    CHECK_EQ(t->sv[c16].cap, START);
+    CHECK_EQ(t->sv[c16].n, START - 1);
+    for (unsigned i = 0; i < START - 1; i++) CHECK(mh_malloc(16) != NULL);
+    CHECK_EQ(t->sv[c16].n, 0);
+    CHECK(mh_malloc(16) != NULL); // second refill: the whole room, the rest of the span
+    CHECK_EQ(t->sv[c16].cap, mh_sv_capacity(c16));
+    CHECK(t->sv[c16].p >= t->slots + MH_NUM_CLASSES * START);
+    CHECK_EQ(t->sv[c16].n + START + 1, mh_classes[c16].objs); // the first span's slots, all used
+    unsigned c64 = mh_size_to_class(64);
+    for (unsigned i = 0; i < START + 8; i++) mh_free(start_objs[i], "free");
+    CHECK_EQ(t->sv[c64].n, START + 8); // moved out at 32, nothing flushed
+    CHECK(t->sv[c64].cap > START && t->sv[c64].p >= t->slots + MH_NUM_CLASSES * START);
+    return NULL;
+}
+
+static void start_area(void) {
+    for (unsigned i = 0; i < START + 8; i++) CHECK((start_objs[i] = mh_malloc(64)) != NULL);
+    pthread_t th;
+    CHECK(pthread_create(&th, NULL, start_area_thread, NULL) == 0);
+    pthread_join(th, NULL);
+}
+
+TEST_MAIN(T(first_offsets_uniform), T(start_area), T(class_entries_match_spans), T(local_reuse), T(remote_frees_are_reused),
           T(thread_exit_returns_everything), T(orphan_allocation), T(corruption_detected))
