@@ -23,19 +23,24 @@ static mh_tlh_t *tlh_list; // guarded by list_lock
 static pthread_key_t tlh_key;
 static int tlh_key_ok;
 
-static uint32_t room[MH_NUM_CLASSES]; // mh_sv_capacity per class, from mh_tlh_init
+static uint32_t room[MH_NUM_CLASSES];     // mh_sv_capacity per class, from mh_tlh_init
+static uint32_t full_off[MH_NUM_CLASSES]; // where each class's room starts in slots[]
 
 // A heap's storage: first a start area of START_CAP slots per class, side by side, then
 // each class's full room. A vector begins in the start area, so a short program's few
-// objects per class touch a page or two of vectors instead of one per class; it moves
-// to its full room (empty, or copied) at its second refill or when it first fills up.
+// objects per class touch a page or two of vectors instead of one per class; once the
+// thread allocates from the class, it moves to its full room (empty, or copied) at its
+// second refill or when it first fills up.
 #define START_CAP 32u
 
 static unsigned start_cap(unsigned c) { return room[c] < START_CAP ? room[c] : START_CAP; }
 
 void mh_tlh_init(void) {
     size_t slots = MH_NUM_CLASSES * START_CAP;
-    for (unsigned c = 0; c < MH_NUM_CLASSES; c++) slots += room[c] = mh_sv_capacity(c);
+    for (unsigned c = 0; c < MH_NUM_CLASSES; c++) {
+        full_off[c] = (uint32_t)slots;
+        slots += room[c] = mh_sv_capacity(c);
+    }
     tlh_pool.obj_size = mh_align_up(sizeof(mh_tlh_t) + slots * sizeof(void *), 64);
     tlh_key_ok = pthread_key_create(&tlh_key, mh_tlh_thread_exit) == 0;
 }
@@ -57,25 +62,13 @@ static void list_unlink_locked(mh_tlh_t *t) {
     if (t->next) t->next->prev = t->prev;
 }
 
-// A thread that only frees objects of a class (a consumer) would otherwise hold up to
-// MH_SV_BYTES of them, slots its producer cannot reuse until the vector fills; its
-// vector flushes every FREE_ONLY_CAP / 2 frees instead. The first allocation of the
-// class gives the vector its whole room.
-#define FREE_ONLY_CAP 64
-
-static void **full_area(mh_tlh_t *t, unsigned cls) {
-    void **p = t->slots + MH_NUM_CLASSES * START_CAP;
-    for (unsigned c = 0; c < cls; c++) p += room[c];
-    return p;
-}
-
 static bool in_start_area(const mh_tlh_t *t, const mh_sv_t *sv) {
     return sv->p < t->slots + MH_NUM_CLASSES * START_CAP;
 }
 
 static void move_to_full(mh_tlh_t *t, unsigned cls, uint32_t cap) {
     mh_sv_t *sv = &t->sv[cls];
-    void **p = full_area(t, cls);
+    void **p = t->slots + full_off[cls];
     for (uint32_t i = 0; i < sv->n; i++) p[i] = sv->p[i];
     sv->p = p;
     sv->cap = cap;
@@ -90,11 +83,14 @@ void mh_tlh_allocates(mh_tlh_t *t, unsigned cls) {
     else sv->cap = start_cap(cls);
 }
 
+// A thread that only frees objects of a class (a consumer) would otherwise hold up to
+// MH_SV_BYTES of them, slots its producer cannot reuse until the vector fills: its
+// vector stays in the start area and flushes every START_CAP / 2 frees.
 bool mh_tlh_grow(mh_tlh_t *t, unsigned cls) {
     mh_sv_t *sv = &t->sv[cls];
-    if (!in_start_area(t, sv)) return false;
-    move_to_full(t, cls, sv->span ? room[cls] : (room[cls] < FREE_ONLY_CAP ? room[cls] : FREE_ONLY_CAP));
-    return sv->n < sv->cap;
+    if (!in_start_area(t, sv) || !sv->span) return false; // a free-only vector stays small
+    move_to_full(t, cls, room[cls]);
+    return sv->n < sv->cap; // a class whose room fits the start area is still full
 }
 
 mh_tlh_t *mh_tlh_create(void) {

@@ -38,8 +38,8 @@ mh_tlh_t *mh_tlh_create(void);
 // empty: the vector gets its capacity for the next refill (a small one in the start
 // area the first time, its full room after). Only on a heap made by mh_tlh_create.
 void mh_tlh_allocates(mh_tlh_t *t, unsigned cls);
-// The vector of class cls is full: moves it out of the start area if it is still
-// there. True when it has room now (no flush needed).
+// The vector of class cls is full: moves it out of the start area if it is still there
+// and the thread allocates from the class. True when it has room now (no flush needed).
 bool mh_tlh_grow(mh_tlh_t *t, unsigned cls);
 // mh_tlh points at the static empty heap (no heap yet, or no more).
 bool mh_tlh_is_empty(const mh_tlh_t *t);

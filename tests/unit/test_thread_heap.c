@@ -198,9 +198,10 @@ static void corruption_detected(void) {
 
 // A new heap's vectors start side by side in a small start area: the first fill of a
 // class takes at most 32 objects, the second its whole room. A vector that only frees
-// moves out when it first fills, without a flush.
+// stays in the start area and flushes half when full; once the thread allocates from
+// the class it moves out when it fills, without a flush.
 enum { START = 32 };
-static void *start_objs[2 * START + 8];
+static void *start_objs[2 * START + 8], *big_objs[2 * START + 8];
 static void *start_area_thread(void *arg) {
     (void)arg;
     unsigned c16 = mh_size_to_class(16);
@@ -219,13 +220,42 @@ static void *start_area_thread(void *arg) {
     CHECK_EQ(t->sv[c16].n + START + 1, mh_classes[c16].objs); // the first span's slots, all used
     unsigned c64 = mh_size_to_class(64);
     for (unsigned i = 0; i < START + 8; i++) mh_free(start_objs[i], "free");
-    CHECK_EQ(t->sv[c64].n, START + 8); // moved out at 32, nothing flushed
-    CHECK(t->sv[c64].cap > START && t->sv[c64].p >= t->slots + MH_NUM_CLASSES * START);
+    CHECK_EQ(t->sv[c64].n, START + 8 - START / 2); // free-only: flushed half at 32, stayed
+    CHECK(t->sv[c64].cap == START && t->sv[c64].p < t->slots + MH_NUM_CLASSES * START);
+    // Allocating from the class: a partial fill in the start area, then moving out
+    // (no flush) when the vector fills.
+    void *held[2 * START + 8];
+    unsigned h = 0;
+    held[h++] = mh_malloc(64);
+    CHECK(held[0] == start_objs[START + 7]); // the last one freed
+    while (t->sv[c64].n) held[h++] = mh_malloc(64);
+    held[h++] = mh_malloc(64); // the refill
+    CHECK(t->sv[c64].span != NULL && t->sv[c64].cap == START);
+    CHECK(t->sv[c64].p < t->slots + MH_NUM_CLASSES * START);
+    for (unsigned i = START + 8; i < 2 * START + 8; i++) held[h++] = start_objs[i];
+    while (t->sv[c64].n < START && h) mh_free(held[--h], "free");
+    CHECK(h > 0);
+    mh_free(held[--h], "free");
+    CHECK_EQ(t->sv[c64].n, START + 1);
+    CHECK(t->sv[c64].p >= t->slots + MH_NUM_CLASSES * START);
+    CHECK_EQ(t->sv[c64].cap, mh_sv_capacity(c64));
+    while (h) mh_free(held[--h], "free");
+    // A class whose whole room fits the start area: filling it up flushes, never
+    // overflows (moving out gains no room).
+    unsigned cbig = mh_size_to_class(8192);
+    CHECK(mh_sv_capacity(cbig) <= START);
+    void *b = mh_malloc(8192);
+    for (unsigned i = 0; i < 2 * START + 8; i++) {
+        mh_free(big_objs[i], "free");
+        CHECK(t->sv[cbig].n <= t->sv[cbig].cap);
+    }
+    mh_free(b, "free");
     return NULL;
 }
 
 static void start_area(void) {
-    for (unsigned i = 0; i < START + 8; i++) CHECK((start_objs[i] = mh_malloc(64)) != NULL);
+    for (unsigned i = 0; i < 2 * START + 8; i++) CHECK((start_objs[i] = mh_malloc(64)) != NULL);
+    for (unsigned i = 0; i < 2 * START + 8; i++) CHECK((big_objs[i] = mh_malloc(8192)) != NULL);
     pthread_t th;
     CHECK(pthread_create(&th, NULL, start_area_thread, NULL) == 0);
     pthread_join(th, NULL);
