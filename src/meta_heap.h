@@ -3,9 +3,10 @@
 // Layer 2 (primitives).
 //
 // Never uses the user heap or libc malloc. Memory is carved from 1 MiB chunks of one
-// shared anonymous reservation (mh_meta_map) and recycled through per-pool free lists, and it is never unmapped: the
-// pools are type-stable, so a racing reader holding a stale descriptor pointer reads
-// a valid (possibly reused) descriptor, never unmapped memory. Each pool has a lock.
+// shared anonymous reservation (mh_meta_map), recycled through per-pool free lists and
+// never unmapped: the pools are type-stable, so a racing reader holding a stale
+// descriptor pointer reads a valid (possibly reused) descriptor, never unmapped memory.
+// Each pool has a lock.
 #ifndef MH_META_HEAP_H
 #define MH_META_HEAP_H
 
