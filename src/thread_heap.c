@@ -27,19 +27,23 @@ static uint32_t room[MH_NUM_CLASSES];     // mh_sv_capacity per class, from mh_t
 static uint32_t full_off[MH_NUM_CLASSES]; // where each class's room starts in slots[]
 
 // A heap's storage: first a start area of START_CAP slots per class, side by side, then
-// each class's full room. A vector begins in the start area, so a short program's few
-// objects per class touch a page or two of vectors instead of one per class; once the
-// thread allocates from the class, it moves to its full room (empty, or copied) at its
-// second refill or when it first fills up.
+// the full room of each class whose room is larger. A vector begins in the start area,
+// so a short program's few objects per class touch a page or two of vectors instead of
+// one per class; once the thread allocates from the class, it moves to its full room
+// (empty, or copied) at its second refill or when it first fills up. A class whose
+// room fits its start slots keeps them as its full room and never moves.
 #define START_CAP 32u
-
-static unsigned start_cap(unsigned c) { return room[c] < START_CAP ? room[c] : START_CAP; }
 
 void mh_tlh_init(void) {
     size_t slots = MH_NUM_CLASSES * START_CAP;
     for (unsigned c = 0; c < MH_NUM_CLASSES; c++) {
-        full_off[c] = (uint32_t)slots;
-        slots += room[c] = mh_sv_capacity(c);
+        room[c] = mh_sv_capacity(c);
+        if (room[c] <= START_CAP) {
+            full_off[c] = c * START_CAP;
+        } else {
+            full_off[c] = (uint32_t)slots;
+            slots += room[c];
+        }
     }
     tlh_pool.obj_size = mh_align_up(sizeof(mh_tlh_t) + slots * sizeof(void *), 64);
     tlh_key_ok = pthread_key_create(&tlh_key, mh_tlh_thread_exit) == 0;
@@ -62,25 +66,23 @@ static void list_unlink_locked(mh_tlh_t *t) {
     if (t->next) t->next->prev = t->prev;
 }
 
-static bool in_start_area(const mh_tlh_t *t, const mh_sv_t *sv) {
-    return sv->p < t->slots + MH_NUM_CLASSES * START_CAP;
+static bool in_full_room(const mh_tlh_t *t, const mh_sv_t *sv, unsigned cls) {
+    return sv->p == t->slots + full_off[cls];
 }
 
-static void move_to_full(mh_tlh_t *t, unsigned cls, uint32_t cap) {
+static void move_to_full(mh_tlh_t *t, unsigned cls) {
     mh_sv_t *sv = &t->sv[cls];
     void **p = t->slots + full_off[cls];
     for (uint32_t i = 0; i < sv->n; i++) p[i] = sv->p[i];
     sv->p = p;
-    sv->cap = cap;
+    sv->cap = room[cls];
 }
 
 // The first fill stays in the start area (a partial harvest); from the second on, the
-// vector takes its whole room. Called with the vector empty.
+// vector has its whole room. Called with the vector empty.
 void mh_tlh_allocates(mh_tlh_t *t, unsigned cls) {
     mh_sv_t *sv = &t->sv[cls];
-    if (!in_start_area(t, sv)) sv->cap = room[cls];
-    else if (sv->span) move_to_full(t, cls, room[cls]);
-    else sv->cap = start_cap(cls);
+    if (sv->span && !in_full_room(t, sv, cls)) move_to_full(t, cls);
 }
 
 // A thread that only frees objects of a class (a consumer) would otherwise hold up to
@@ -88,9 +90,9 @@ void mh_tlh_allocates(mh_tlh_t *t, unsigned cls) {
 // vector stays in the start area and flushes every START_CAP / 2 frees.
 bool mh_tlh_grow(mh_tlh_t *t, unsigned cls) {
     mh_sv_t *sv = &t->sv[cls];
-    if (!in_start_area(t, sv) || !sv->span) return false; // a free-only vector stays small
-    move_to_full(t, cls, room[cls]);
-    return sv->n < sv->cap; // a class whose room fits the start area is still full
+    if (!sv->span || in_full_room(t, sv, cls)) return false; // free-only, or grown
+    move_to_full(t, cls); // a room larger than START_CAP: there is space now
+    return true;
 }
 
 mh_tlh_t *mh_tlh_create(void) {
@@ -100,7 +102,7 @@ mh_tlh_t *mh_tlh_create(void) {
     if (!t) return NULL;
     for (unsigned c = 0; c < MH_NUM_CLASSES; c++) {
         t->sv[c].p = t->slots + c * START_CAP;
-        t->sv[c].cap = start_cap(c);
+        t->sv[c].cap = room[c] < START_CAP ? room[c] : START_CAP;
     }
     mh_rng_seed(&t->rng);
     list_link(t);
